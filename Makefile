@@ -1,0 +1,58 @@
+# The verbs a newcomer needs. `make test` is what CI runs (via .ci/run).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+GRACE := $(VENV)/bin/grace
+PYTEST_ARGS ?=
+
+.PHONY: help deps crds lint opa-test unit test bench demo cluster-up cluster-down clean
+
+help:
+	@echo "make demo      bring up the local cluster and run GRACE's main scenario"
+	@echo "make test      lint + types + opa test + unit + integration + e2e (real cluster)"
+	@echo "make bench     every benchmark in bench/ (BENCH_ARGS=--quick for the short run)"
+	@echo "make crds      regenerate crds/ and charts/grace/crds/ from the models"
+	@echo "make lint      ruff + mypy --strict"
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+deps: $(VENV)/.installed
+	bash hack/system-deps.sh
+	$(GRACE) cluster build >/dev/null
+
+crds: $(VENV)/.installed
+	$(GRACE) crds --write .
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+
+opa-test: deps
+	$(PY) -m grace.govern.opatest policies
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+test: deps lint opa-test
+	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+
+bench: deps
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
+
+demo: deps
+	$(GRACE) demo
+
+cluster-up: deps
+	$(GRACE) cluster up
+
+cluster-down: $(VENV)/.installed
+	$(GRACE) cluster down
+
+clean: cluster-down
+	rm -rf .grace $(VENV)

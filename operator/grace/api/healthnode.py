@@ -1,0 +1,235 @@
+"""HealthNode: what healthy means for one service, and what GRACE last saw of it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from grace.api.common import (
+    API_VERSION,
+    NAME_PATTERN,
+    Condition,
+    ObjectName,
+    Model,
+    ObjectMeta,
+    cel,
+    validations,
+)
+from grace.api.duration import DURATION_PATTERN
+
+MAX_SIGNALS = 16
+MAX_DEPENDENCIES = 32
+MAX_PLAYBOOKS = 16
+TARGET_KINDS = ("Deployment", "StatefulSet")
+
+
+class Criticality(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Mode(StrEnum):
+    OBSERVE = "observe"
+    PROPOSE = "propose"
+    AUTONOMOUS = "autonomous"
+
+
+class Phase(StrEnum):
+    HEALTHY = "Healthy"
+    DEGRADED = "Degraded"
+    CRITICAL = "Critical"
+    UNKNOWN = "Unknown"
+
+
+class SignalState(StrEnum):
+    OK = "OK"
+    DEGRADED = "Degraded"
+    CRITICAL = "Critical"
+    PENDING = "Pending"  # past a threshold, but not yet for `for`
+    NO_DATA = "NoData"
+    ERROR = "Error"
+
+
+class Threshold(Model):
+    """A bound that is crossed going up (`above`) or going down (`below`): exactly one of them."""
+
+    model_config = Model.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "has(self.above) != has(self.below)",
+                "a threshold sets exactly one of 'above' or 'below'",
+            )
+        )
+    }
+
+    above: float | None = None
+    below: float | None = None
+
+    def crossed(self, value: float) -> bool:
+        if self.above is not None:
+            return value > self.above
+        return self.below is not None and value < self.below
+
+
+class Target(Model):
+    kind: Literal["Deployment", "StatefulSet"] = Field(
+        description="Kind of the workload playbooks may act on (same namespace only)."
+    )
+    name: str = Field(min_length=1, max_length=253, pattern=NAME_PATTERN)
+
+
+class Signal(Model):
+    """One PromQL-backed health signal with its thresholds and hysteresis."""
+
+    model_config = Model.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "has(self.degraded) || has(self.critical)",
+                "a signal needs a 'degraded' or a 'critical' threshold",
+            ),
+            cel(
+                "!has(self.degraded) || !has(self.critical) || "
+                "(has(self.degraded.above) == has(self.critical.above))",
+                "'degraded' and 'critical' must bound the same direction (both above or both below)",
+                field_path=".critical",
+            ),
+            cel(
+                "!has(self.degraded) || !has(self.critical) || !has(self.degraded.above) || "
+                "!has(self.critical.above) || self.critical.above > self.degraded.above",
+                "critical.above must be greater than degraded.above (critical is the stricter one)",
+                field_path=".critical.above",
+            ),
+            cel(
+                "!has(self.degraded) || !has(self.critical) || !has(self.degraded.below) || "
+                "!has(self.critical.below) || self.critical.below < self.degraded.below",
+                "critical.below must be less than degraded.below (critical is the stricter one)",
+                field_path=".critical.below",
+            ),
+        )
+    }
+
+    name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN)
+    query: str = Field(min_length=1, max_length=4096, description="A PromQL instant query.")
+    degraded: Threshold | None = None
+    critical: Threshold | None = None
+    for_: str = Field(
+        default="0s",
+        alias="for",
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description="Hysteresis: a threshold must hold this long before the state changes.",
+    )
+    anomaly: bool = False
+    forecast: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description="Predict the value this far ahead; a predicted critical breach is flagged.",
+    )
+
+
+class Remediation(Model):
+    mode: Mode = Mode.OBSERVE
+    playbooks: list[ObjectName] = Field(
+        default_factory=list,
+        max_length=MAX_PLAYBOOKS,
+            )
+    autonomy_ceiling: Mode | None = Field(
+        default=None,
+        description="Highest mode measured success may promote this node to (default: mode).",
+    )
+
+
+class HealthNodeSpec(Model):
+    model_config = Model.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "self.signals.all(s, self.signals.exists_one(t, t.name == s.name))",
+                "signal names must be unique",
+                field_path=".signals",
+            ),
+            cel(
+                "!has(self.dependsOn) || "
+                "self.dependsOn.all(d, self.dependsOn.exists_one(e, e == d))",
+                "dependsOn must not list a HealthNode twice",
+                field_path=".dependsOn",
+            ),
+            cel(
+                "!has(self.remediation) || !has(self.remediation.playbooks) || "
+                "self.remediation.playbooks.all(p, self.remediation.playbooks.exists_one(q, q == p))",
+                "remediation.playbooks must not list a Playbook twice",
+                field_path=".remediation.playbooks",
+            ),
+            cel(
+                "duration(self.interval) >= duration('1s') && "
+                "duration(self.interval) <= duration('1h')",
+                "interval must be between 1s and 1h",
+                field_path=".interval",
+            ),
+        )
+    }
+
+    criticality: Criticality = Criticality.MEDIUM
+    target: Target
+    depends_on: list[ObjectName] = Field(
+        default_factory=list,
+        max_length=MAX_DEPENDENCIES,
+            )
+    interval: str = Field(default="15s", max_length=32, pattern=DURATION_PATTERN)
+    signals: list[Signal] = Field(min_length=1, max_length=MAX_SIGNALS)
+    remediation: Remediation = Field(default_factory=Remediation)
+
+
+class SignalStatus(Model):
+    name: str
+    value: float | None = None
+    state: SignalState = SignalState.NO_DATA
+    since: datetime | None = None
+    anomaly_score: float | None = None
+    forecast: float | None = None
+    message: str | None = None
+
+
+class PlaybookLearning(Model):
+    playbook: str
+    attempts: int = 0
+    successes: int = 0
+    success_rate24h: float | None = None
+    success_rate7d: float | None = None
+    confidence: float | None = None
+    autonomy: Mode | None = None
+
+
+class HealthNodeStatus(Model):
+    phase: Phase = Phase.UNKNOWN
+    observed_generation: int | None = None
+    last_evaluated: datetime | None = None
+    signals: list[SignalStatus] = Field(default_factory=list)
+    root_cause: str | None = None
+    active_mission: str | None = None
+    last_mission: str | None = None
+    learning: list[PlaybookLearning] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class HealthNode(Model):
+    model_config = Model.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "!has(self.spec.dependsOn) || !self.spec.dependsOn.exists(d, d == self.metadata.name)",
+                "a HealthNode cannot depend on itself",
+                field_path=".spec.dependsOn",
+            )
+        )
+    }
+
+    api_version: str = API_VERSION
+    kind: Literal["HealthNode"] = "HealthNode"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: HealthNodeSpec
+    status: HealthNodeStatus = Field(default_factory=HealthNodeStatus)

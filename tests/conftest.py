@@ -1,0 +1,121 @@
+"""Shared fixtures: one real cluster per test run (started lazily), one namespace per test."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class TestCluster:
+    kubeconfig: str
+    context: str
+    local: bool
+    """True for the suite's own local cluster (token users exist); False for kind & co."""
+
+    def api_client(self, user: str | None = None) -> object:
+        """An ApiClient as admin, or as a test user (token context locally, else impersonation)."""
+        from kubernetes import config
+
+        if user is None:
+            return config.new_client_from_config(self.kubeconfig, context=self.context)
+        if self.local:
+            return config.new_client_from_config(self.kubeconfig, context=f"{self.context}-{user}")
+        api = config.new_client_from_config(self.kubeconfig, context=self.context)
+        api.set_default_header("Impersonate-User", user)
+        api.set_default_header("Impersonate-Group", "system:authenticated")
+        return api
+
+
+def _install_crds(kubeconfig: str, context: str) -> None:
+    from kubernetes import client, config
+
+    from grace.api import crdgen
+    from tests.support.kube import wait_for
+
+    api = config.new_client_from_config(kubeconfig, context=context)
+    ext = client.ApiextensionsV1Api(api)
+    for text in crdgen.rendered().values():
+        body = yaml.safe_load(text)
+        name = body["metadata"]["name"]
+        try:
+            current = ext.read_custom_resource_definition(name)
+            body["metadata"]["resourceVersion"] = current.metadata.resource_version
+            ext.replace_custom_resource_definition(name, body)
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
+            ext.create_custom_resource_definition(body)
+
+    def established() -> bool:
+        for text in crdgen.rendered().values():
+            crd = ext.read_custom_resource_definition(yaml.safe_load(text)["metadata"]["name"])
+            conds = {c.type: c.status for c in (crd.status.conditions or [])}
+            if conds.get("Established") != "True":
+                return False
+        return True
+
+    wait_for("CRDs established", established, timeout=60)
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[TestCluster]:
+    """The real cluster: $KUBECONFIG if it is a test cluster, else the local one, started here."""
+    from grace.localcluster.cluster import CONTEXT, LocalCluster, is_test_context
+
+    external = os.environ.get("KUBECONFIG")
+    if external and not os.environ.get("GRACE_LOCAL_CLUSTER"):
+        ok, why = is_test_context(external)
+        if not ok:
+            pytest.exit(why, returncode=3)
+        ctx = yaml.safe_load(Path(external.split(os.pathsep)[0]).read_text())["current-context"]
+        _install_crds(external, ctx)
+        yield TestCluster(external, ctx, local=ctx == CONTEXT)
+        return
+    local = LocalCluster(REPO / ".grace" / "test-cluster")
+    t0 = time.monotonic()
+    local.up()
+    print(f"\nlocal cluster up in {time.monotonic() - t0:.1f}s ({local.server})")
+    try:
+        _install_crds(str(local.kubeconfig), CONTEXT)
+        yield TestCluster(str(local.kubeconfig), CONTEXT, local=True)
+    finally:
+        local.down()
+
+
+@pytest.fixture(scope="session")
+def api(cluster: TestCluster) -> Iterator[object]:
+    client = cluster.api_client()
+    yield client
+    client.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def dyn(api: object) -> object:
+    from kubernetes.dynamic import DynamicClient
+
+    return DynamicClient(api)
+
+
+@pytest.fixture
+def namespace(api: object, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (not waited for)."""
+    from kubernetes import client
+
+    base = request.node.name.lower().replace("_", "-")
+    base = "".join(ch for ch in base if ch.isalnum() or ch == "-")[:40].strip("-")
+    name = f"t-{base}-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": name, "labels": {"grace.dev/test": "true"}}})
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
