@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
-class TestCluster:
+class ClusterUnderTest:
     kubeconfig: str
     context: str
     local: bool
@@ -69,7 +69,7 @@ def _install_crds(kubeconfig: str, context: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[TestCluster]:
+def cluster() -> Iterator[ClusterUnderTest]:
     """The real cluster: $KUBECONFIG if it is a test cluster, else the local one, started here."""
     from grace.localcluster.cluster import CONTEXT, LocalCluster, is_test_context
 
@@ -80,7 +80,7 @@ def cluster() -> Iterator[TestCluster]:
             pytest.exit(why, returncode=3)
         ctx = yaml.safe_load(Path(external.split(os.pathsep)[0]).read_text())["current-context"]
         _install_crds(external, ctx)
-        yield TestCluster(external, ctx, local=ctx == CONTEXT)
+        yield ClusterUnderTest(external, ctx, local=ctx == CONTEXT)
         return
     local = LocalCluster(REPO / ".grace" / "test-cluster")
     t0 = time.monotonic()
@@ -88,13 +88,13 @@ def cluster() -> Iterator[TestCluster]:
     print(f"\nlocal cluster up in {time.monotonic() - t0:.1f}s ({local.server})")
     try:
         _install_crds(str(local.kubeconfig), CONTEXT)
-        yield TestCluster(str(local.kubeconfig), CONTEXT, local=True)
+        yield ClusterUnderTest(str(local.kubeconfig), CONTEXT, local=True)
     finally:
         local.down()
 
 
 @pytest.fixture(scope="session")
-def api(cluster: TestCluster) -> Iterator[object]:
+def api(cluster: ClusterUnderTest) -> Iterator[object]:
     client = cluster.api_client()
     yield client
     client.close()  # type: ignore[attr-defined]

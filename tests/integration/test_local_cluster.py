@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.conftest import TestCluster
+from tests.conftest import ClusterUnderTest
 from tests.support.kube import wait_for
 
 
@@ -46,7 +46,7 @@ def test_deployment_reaches_running_replicas(api: Any, namespace: str) -> None:
     assert len(rs) == 1 and rs[0].metadata.owner_references[0].name == "web"
 
 
-def test_test_users_authenticate_as_themselves(cluster: TestCluster) -> None:
+def test_test_users_authenticate_as_themselves(cluster: ClusterUnderTest) -> None:
     for user in ("alice", "bob"):
         api = cluster.api_client(user)
         review = client.AuthenticationV1Api(api).create_self_subject_review(
@@ -56,7 +56,7 @@ def test_test_users_authenticate_as_themselves(cluster: TestCluster) -> None:
         api.close()  # type: ignore[attr-defined]
 
 
-def test_ordinary_users_are_not_admins(cluster: TestCluster, namespace: str) -> None:
+def test_ordinary_users_are_not_admins(cluster: ClusterUnderTest, namespace: str) -> None:
     api = cluster.api_client("bob")
     with pytest.raises(client.ApiException) as refused:
         client.CoreV1Api(api).list_namespaced_secret(namespace)

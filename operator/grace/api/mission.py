@@ -73,11 +73,11 @@ class MissionSpec(Model):
 
     health_node: str = Field(min_length=1, max_length=253, pattern=NAME_PATTERN)
     playbook: str = Field(min_length=1, max_length=253, pattern=NAME_PATTERN)
-    parameters: dict[str, int | float | str | bool] = Field(
+    parameters: dict[str, int | str] = Field(
         default_factory=dict,
         json_schema_extra={
-            "maxProperties": 16,
-            "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True},
+            "maxProperties": 8,
+            "additionalProperties": {"x-kubernetes-int-or-string": True, "maxLength": 253},
         },
     )
     reason: str = Field(default="", max_length=1024)
@@ -110,6 +110,12 @@ class StepStatus(Model):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     message: str | None = None
+    intent: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="What the step will do, recorded before it runs so a restart repeats "
+        "exactly the same idempotent change instead of a new one.",
+    )
 
 
 class Decision(Model):

@@ -13,8 +13,8 @@ from grace.api.duration import DURATION_PATTERN
 PARAM_REF_PATTERN = r"^\$\{[a-zA-Z][a-zA-Z0-9_]*\}$"
 """A step value that takes a declared parameter: `${replicas}`."""
 
-MAX_STEPS = 20
-MAX_PARAMETERS = 16
+MAX_STEPS = 10
+MAX_PARAMETERS = 8
 MAX_CHECKS = 16
 MAX_DELETE_PODS = 10
 ACTIONS = ("scale", "rolloutRestart", "rollback", "setResources", "deletePods", "cordonNode", "wait")
@@ -42,9 +42,14 @@ class OnFailure(StrEnum):
     KEEP = "keep"
 
 
-ParamValue = int | float | str | bool
+ParamValue = int | str
 
 _INT_OR_REF = {"x-kubernetes-int-or-string": True}
+_INT_OR_PARAM_REF = {
+    "x-kubernetes-int-or-string": True,
+    "pattern": PARAM_REF_PATTERN,
+    "maxLength": 66,
+}
 
 
 class Match(Model):
@@ -72,31 +77,25 @@ class Parameter(Model):
                 field_path=".minimum",
             ),
             cel(
-                "!has(self.default) || "
-                "(self.type == 'integer' && type(self.default) == int) || "
-                "(self.type == 'number' && (type(self.default) == int || type(self.default) == double)) || "
-                "(self.type == 'string' && type(self.default) == string) || "
-                "(self.type == 'boolean' && type(self.default) == bool)",
+                "!has(self.default) || (self.type == 'integer') == (type(self.default) == int)",
                 "default must have the parameter's type",
                 field_path=".default",
             ),
             cel(
-                "!has(self.default) || !has(self.minimum) || "
-                "!(type(self.default) == int || type(self.default) == double) || "
-                "double(self.default) >= self.minimum",
+                "!has(self.default) || !has(self.minimum) || type(self.default) != int || "
+                "int(self.default) >= self.minimum",
                 "default must be within [minimum, maximum]: it is below minimum",
                 field_path=".default",
             ),
             cel(
-                "!has(self.default) || !has(self.maximum) || "
-                "!(type(self.default) == int || type(self.default) == double) || "
-                "double(self.default) <= self.maximum",
+                "!has(self.default) || !has(self.maximum) || type(self.default) != int || "
+                "int(self.default) <= self.maximum",
                 "default must be within [minimum, maximum]: it is above maximum",
                 field_path=".default",
             ),
             cel(
                 "!has(self.default) || !has(self.enum) || type(self.default) != string || "
-                "self.enum.exists(e, e == self.default)",
+                "self.enum.exists(e, e == string(self.default))",
                 "default must be one of enum",
                 field_path=".default",
             ),
@@ -106,23 +105,22 @@ class Parameter(Model):
                 field_path=".enum",
             ),
             cel(
-                "(!has(self.minimum) && !has(self.maximum)) || "
-                "self.type == 'integer' || self.type == 'number'",
-                "minimum/maximum are only allowed for integer and number parameters",
+                "(!has(self.minimum) && !has(self.maximum)) || self.type == 'integer'",
+                "minimum/maximum are only allowed for integer parameters",
                 field_path=".type",
             ),
         )
     }
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z][a-zA-Z0-9_]*$")
-    type: Literal["integer", "number", "string", "boolean"]
-    minimum: float | None = None
-    maximum: float | None = None
+    type: Literal["integer", "string"]
+    minimum: int | None = None
+    maximum: int | None = None
     enum: list[Annotated[str, StringConstraints(max_length=253)]] | None = Field(
         default=None, max_length=32
     )
     default: ParamValue | None = Field(
-        default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+        default=None, json_schema_extra={"x-kubernetes-int-or-string": True, "maxLength": 253}
     )
     description: str | None = Field(default=None, max_length=1024)
 
@@ -136,7 +134,7 @@ class StepWith(Model):
     """Arguments of a step; values written `${name}` take a declared parameter."""
 
     replicas: int | str | None = Field(
-        default=None, json_schema_extra=_INT_OR_REF, description="scale: desired replicas."
+        default=None, json_schema_extra=_INT_OR_PARAM_REF, description="scale: desired replicas."
     )
     to_revision: int | None = Field(
         default=None, ge=1, description="rollback: revision to return to (default: previous)."
@@ -145,7 +143,7 @@ class StepWith(Model):
     requests: ResourceList | None = None
     limits: ResourceList | None = None
     count: int | str | None = Field(
-        default=None, json_schema_extra=_INT_OR_REF, description="deletePods: how many pods."
+        default=None, json_schema_extra=_INT_OR_PARAM_REF, description="deletePods: how many pods."
     )
     duration: str | None = Field(default=None, max_length=32, pattern=DURATION_PATTERN)
 
@@ -184,18 +182,6 @@ class Step(Model):
                 f"!has(self.with) || !has(self.with.count) || type(self.with.count) != int || "
                 f"(int(self.with.count) >= 1 && int(self.with.count) <= {MAX_DELETE_PODS})",
                 f"with.count must be between 1 and {MAX_DELETE_PODS}",
-                field_path=".with.count",
-            ),
-            cel(
-                "!has(self.with) || !has(self.with.replicas) || type(self.with.replicas) == int || "
-                f"string(self.with.replicas).matches('{PARAM_REF_PATTERN.replace(chr(92), chr(92) * 2)}')",
-                "with.replicas must be an integer or a parameter reference like ${replicas}",
-                field_path=".with.replicas",
-            ),
-            cel(
-                "!has(self.with) || !has(self.with.count) || type(self.with.count) == int || "
-                f"string(self.with.count).matches('{PARAM_REF_PATTERN.replace(chr(92), chr(92) * 2)}')",
-                "with.count must be an integer or a parameter reference like ${count}",
                 field_path=".with.count",
             ),
         )
