@@ -68,7 +68,12 @@ KINDS: tuple[Kind, ...] = (
             {"name": "Risk", "type": "string", "jsonPath": ".spec.risk"},
             {"name": "On-Failure", "type": "string", "jsonPath": ".spec.onFailure"},
             {"name": "Cooldown", "type": "string", "jsonPath": ".spec.cooldown"},
-            {"name": "Description", "type": "string", "jsonPath": ".spec.description", "priority": 1},
+            {
+                "name": "Description",
+                "type": "string",
+                "jsonPath": ".spec.description",
+                "priority": 1,
+            },
             _age(),
         ],
     ),
@@ -84,7 +89,12 @@ KINDS: tuple[Kind, ...] = (
             {"name": "Progress", "type": "string", "jsonPath": ".status.progress"},
             {"name": "Trigger", "type": "string", "jsonPath": ".spec.trigger"},
             {"name": "Dry-Run", "type": "boolean", "jsonPath": ".spec.dryRun", "priority": 1},
-            {"name": "Decision", "type": "string", "jsonPath": ".status.decision.result", "priority": 1},
+            {
+                "name": "Decision",
+                "type": "string",
+                "jsonPath": ".status.decision.result",
+                "priority": 1,
+            },
             _age(),
         ],
     ),
@@ -140,7 +150,8 @@ def _resolve(node: Any, defs: dict[str, Any], in_status: bool = False) -> Any:
             continue
         if key == "properties":
             out[key] = {
-                name: _resolve(sub, defs, in_status or name == "status") for name, sub in value.items()
+                name: _resolve(sub, defs, in_status or name == "status")
+                for name, sub in value.items()
             }
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
             out[key] = _resolve(value, defs, in_status)
@@ -159,7 +170,7 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The openAPIV3Schema of one kind, with CEL rules, metadata left to the API server."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
-    schema = _resolve(raw, defs)
+    schema: dict[str, Any] = _resolve(raw, defs)
     props = schema["properties"]
     props["apiVersion"] = {"type": "string"}
     props["kind"] = {"type": "string"}

@@ -12,9 +12,9 @@ from grace.api.common import (
     API_VERSION,
     NAME_PATTERN,
     Condition,
-    ObjectName,
     Model,
     ObjectMeta,
+    ObjectName,
     cel,
     validations,
 )
@@ -138,7 +138,7 @@ class Remediation(Model):
     playbooks: list[ObjectName] = Field(
         default_factory=list,
         max_length=MAX_PLAYBOOKS,
-            )
+    )
     autonomy_ceiling: Mode | None = Field(
         default=None,
         description="Highest mode measured success may promote this node to (default: mode).",
@@ -179,7 +179,7 @@ class HealthNodeSpec(Model):
     depends_on: list[ObjectName] = Field(
         default_factory=list,
         max_length=MAX_DEPENDENCIES,
-            )
+    )
     interval: str = Field(default="15s", max_length=32, pattern=DURATION_PATTERN)
     signals: list[Signal] = Field(min_length=1, max_length=MAX_SIGNALS)
     remediation: Remediation = Field(default_factory=Remediation)

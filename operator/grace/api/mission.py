@@ -8,7 +8,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from grace.api.common import API_VERSION, NAME_PATTERN, Condition, Model, ObjectMeta, cel, validations
+from grace.api.common import (
+    API_VERSION,
+    NAME_PATTERN,
+    Condition,
+    Model,
+    ObjectMeta,
+    cel,
+    validations,
+)
 
 TIMELINE_LIMIT = 60
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from grace.api.common import API_VERSION, NAME_PATTERN, Condition, Model, ObjectMeta, cel, validations
+from grace.api.common import (
+    API_VERSION,
+    NAME_PATTERN,
+    Condition,
+    Model,
+    ObjectMeta,
+    cel,
+    validations,
+)
 from grace.api.duration import DURATION_PATTERN
 
 PARAM_REF_PATTERN = r"^\$\{[a-zA-Z][a-zA-Z0-9_]*\}$"
@@ -17,7 +25,15 @@ MAX_STEPS = 10
 MAX_PARAMETERS = 8
 MAX_CHECKS = 16
 MAX_DELETE_PODS = 10
-ACTIONS = ("scale", "rolloutRestart", "rollback", "setResources", "deletePods", "cordonNode", "wait")
+ACTIONS = (
+    "scale",
+    "rolloutRestart",
+    "rollback",
+    "setResources",
+    "deletePods",
+    "cordonNode",
+    "wait",
+)
 
 
 class Risk(StrEnum):
@@ -45,7 +61,7 @@ class OnFailure(StrEnum):
 ParamValue = int | str
 
 _INT_OR_REF = {"x-kubernetes-int-or-string": True}
-_INT_OR_PARAM_REF = {
+_INT_OR_PARAM_REF: dict[str, Any] = {
     "x-kubernetes-int-or-string": True,
     "pattern": PARAM_REF_PATTERN,
     "maxLength": 66,
@@ -54,7 +70,8 @@ _INT_OR_PARAM_REF = {
 
 class Match(Model):
     phases: list[Literal["Degraded", "Critical"]] = Field(
-        default_factory=lambda: ["Degraded", "Critical"], max_length=2
+        default_factory=lambda: ["Degraded", "Critical"],  # type: ignore[arg-type]
+        max_length=2,
     )
     signals: list[Annotated[str, StringConstraints(max_length=63)]] = Field(
         default_factory=list,
@@ -62,7 +79,8 @@ class Match(Model):
         description="Only match when one of these signals is breached (empty: any signal).",
     )
     predicted: bool = Field(
-        default=False, description="Also match a predicted breach (PredictedBreach), before it happens."
+        default=False,
+        description="Also match a predicted breach (PredictedBreach), before it happens.",
     )
 
 

@@ -16,7 +16,7 @@ def _registrars() -> list[Register]:
 
     registrars: list[Register] = [cluster_cmd.register, crds_cmd.register]
     try:  # the ledger commands land with the ledger package
-        from grace.cli import ledger_cmd
+        from grace.cli import ledger_cmd  # type: ignore[attr-defined,unused-ignore]
 
         registrars.append(ledger_cmd.register)
     except ImportError:
