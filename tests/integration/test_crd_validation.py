@@ -54,7 +54,9 @@ def test_invalid_object_is_refused_with_its_message(dyn: Any, invalid_ns: str, p
 
 def test_every_example_is_accepted(dyn: Any, namespace: str) -> None:
     docs = [d for p in sorted((REPO / "examples").rglob("*.yaml")) for d in load_docs(p)]
-    docs = [d for d in docs if d.get("kind") not in {"Application", "Kustomization", "GitRepository"}]
+    docs = [
+        d for d in docs if d.get("kind") not in {"Application", "Kustomization", "GitRepository"}
+    ]
     created = apply(dyn, docs, namespace)
     assert len(created) == len(docs)
     hn = dyn.resources.get(api_version="grace.dev/v1alpha1", kind="HealthNode")

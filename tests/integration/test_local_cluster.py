@@ -36,9 +36,10 @@ def test_deployment_reaches_running_replicas(api: Any, namespace: str) -> None:
     wait_for("3 Running pods", running, timeout=60)
     dep = wait_for(
         "deployment available",
-        lambda: (d := apps.read_namespaced_deployment("web", namespace)).status.available_replicas
-        == 3
-        and d,
+        lambda: (
+            (d := apps.read_namespaced_deployment("web", namespace)).status.available_replicas == 3
+            and d
+        ),
         timeout=60,
     )
     assert dep.status.ready_replicas == 3

@@ -32,7 +32,9 @@ def wait_for(
         except client.ApiException as e:  # the object may not exist yet
             last_error = e
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error})")
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error})"
+    )
 
 
 def resource(dyn: DynamicClient, doc: dict[str, Any]) -> Any:

@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="A real control plane on 127.0.0.1, built from the Kubernetes Go modules "
         "into ~/.cache/grace (or $GRACE_CACHE) once and reused.",
     )
-    p.add_argument("--dir", type=Path, default=None, help="state directory (default .grace/cluster)")
+    p.add_argument(
+        "--dir", type=Path, default=None, help="state directory (default .grace/cluster)"
+    )
     csub = p.add_subparsers(dest="cluster_command", required=True)
     up = csub.add_parser("up", help="build (once) and start the cluster; prints the KUBECONFIG")
     up.add_argument("--nodes", type=int, default=3, help="simulated KWOK nodes")
@@ -24,7 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     csub.add_parser("down", help="stop every process the cluster started").set_defaults(func=_down)
     csub.add_parser("env", help="print `export KUBECONFIG=...` for a shell").set_defaults(func=_env)
     csub.add_parser("status", help="say whether the cluster is up").set_defaults(func=_status)
-    csub.add_parser("build", help="only build the binaries into the cache").set_defaults(func=_build)
+    csub.add_parser("build", help="only build the binaries into the cache").set_defaults(
+        func=_build
+    )
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -122,8 +122,16 @@ def _build_kubernetes(dest: Path) -> None:
     for command in KUBE_COMMANDS:
         _run(
             [
-                "go", "build", "-tags", "selinux,notest", "-trimpath", "-ldflags", ldflags,
-                "-o", str(dest / command), f"k8s.io/kubernetes/cmd/{command}",
+                "go",
+                "build",
+                "-tags",
+                "selinux,notest",
+                "-trimpath",
+                "-ldflags",
+                ldflags,
+                "-o",
+                str(dest / command),
+                f"k8s.io/kubernetes/cmd/{command}",
             ],
             work,
             env,
@@ -142,14 +150,24 @@ def _build_etcd(dest: Path) -> None:
     )
     _run(["go", "mod", "tidy", "-e"], work, env)
     _run(
-        ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(dest / "etcd"),
-         "go.etcd.io/etcd/server/v3"],
+        [
+            "go",
+            "build",
+            "-trimpath",
+            "-ldflags",
+            "-s -w",
+            "-o",
+            str(dest / "etcd"),
+            "go.etcd.io/etcd/server/v3",
+        ],
         work,
         env,
     )
 
 
-def _go_install(module_cmd: str, version: str, name: str, dest: Path, ldflags: str = "-s -w") -> None:
+def _go_install(
+    module_cmd: str, version: str, name: str, dest: Path, ldflags: str = "-s -w"
+) -> None:
     work = cache_dir() / "src"
     work.mkdir(parents=True, exist_ok=True)
     env = _go_env(work)
@@ -197,7 +215,9 @@ def ensure_binaries(verbose: bool = True) -> Binaries:
         tmp.rename(dest)
 
     build(etcd, ("etcd",), _build_etcd)
-    build(kwok, ("kwok",), lambda d: _go_install("sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION, "kwok", d))
+    build(
+        kwok, ("kwok",), lambda d: _go_install("sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION, "kwok", d)
+    )
     build(
         opa,
         ("opa",),

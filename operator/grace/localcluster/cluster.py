@@ -81,9 +81,7 @@ class LocalCluster:
     # ---- start -------------------------------------------------------------------------------
 
     def up(self, timeout: float = 180.0) -> None:
-        if self.running() and all(
-            n in self.state.pids for n in START_ORDER
-        ):
+        if self.running() and all(n in self.state.pids for n in START_ORDER):
             return
         self.down()
         bins = ensure_binaries()
@@ -122,7 +120,8 @@ class LocalCluster:
 
     def _write_token_file(self) -> None:
         lines = [
-            f'{self.state.tokens[u]},{u},{u},"{",".join(groups)}"' for u, groups in TEST_USERS.items()
+            f'{self.state.tokens[u]},{u},{u},"{",".join(groups)}"'
+            for u, groups in TEST_USERS.items()
         ]
         path = self.dir / "tokens.csv"
         path.write_text("\n".join(lines) + "\n")
@@ -204,9 +203,7 @@ class LocalCluster:
             ],
         )
         token = self.state.tokens["admin"]
-        wait_until(
-            "kube-apiserver", lambda: http_ok(f"{self.server}/readyz", token), 90, pid, log
-        )
+        wait_until("kube-apiserver", lambda: http_ok(f"{self.server}/readyz", token), 90, pid, log)
 
     def _start_controllers(self, bins: Binaries, pki: Path) -> None:
         kubeconfig = str(self.kubeconfig)
@@ -286,7 +283,10 @@ class LocalCluster:
                 "kind": "Node",
                 "metadata": {
                     "name": name,
-                    "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "annotations": {
+                        KWOK_NODE_ANNOTATION: "fake",
+                        "node.alpha.kubernetes.io/ttl": "0",
+                    },
                     "labels": {
                         "kubernetes.io/hostname": name,
                         "kubernetes.io/os": "linux",
