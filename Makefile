@@ -34,7 +34,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 opa-test: deps
-	$(PY) -m grace.govern.opatest policies
+	bash hack/opa-test.sh
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)

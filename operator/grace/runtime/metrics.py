@@ -1,0 +1,45 @@
+"""Prometheus metrics of the operator itself, served on /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+DETECTION_LATENCY = Histogram(
+    "grace_detection_evaluation_seconds",
+    "Time to evaluate one HealthNode (queries + models + decision).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+PROMQL_LATENCY = Histogram(
+    "grace_promql_query_seconds",
+    "Latency of one PromQL instant query.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+)
+PROMQL_ERRORS = Counter(
+    "grace_promql_errors_total", "PromQL queries that failed, by kind.", ["kind"]
+)
+NODE_PHASE = Gauge(
+    "grace_healthnode_phase",
+    "1 for the current phase of each HealthNode.",
+    ["namespace", "healthnode", "phase"],
+)
+STATUS_WRITES = Counter(
+    "grace_status_writes_total", "Status patches written to the API server, by kind.", ["kind"]
+)
+MISSIONS = Counter(
+    "grace_missions_total", "Missions that reached a terminal phase, by phase.", ["phase"]
+)
+TIME_TO_RECOVERY = Histogram(
+    "grace_time_to_recovery_seconds",
+    "From a Mission's creation to its verified success.",
+    buckets=(5, 10, 30, 60, 120, 300, 600, 1800),
+)
+POLICY_DECISIONS = Counter(
+    "grace_policy_decisions_total", "Policy decisions by result and engine.", ["result", "engine"]
+)
+APPROVALS_PENDING = Gauge("grace_approvals_pending", "ApprovalRequests waiting for a human.")
+SCHEDULER = Counter(
+    "grace_scheduler_total",
+    "Proposer outcomes: proposed, or skipped with a reason.",
+    ["outcome", "reason"],
+)
+LEDGER_SIZE = Gauge("grace_ledger_entries", "Entries in the ledger.")
