@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -105,7 +106,6 @@ class Kube:
             "lastTimestamp": now.isoformat(),
             "count": 1,
         }
-        try:
+        # An Event is a courtesy: never let it break a reconcile.
+        with contextlib.suppress(client.ApiException):
             self.core.create_namespaced_event(meta["namespace"], body)
-        except client.ApiException:
-            pass  # an Event is a courtesy: never let it break a reconcile
