@@ -199,8 +199,8 @@ class PlaybookLearning(Model):
     playbook: str
     attempts: int = 0
     successes: int = 0
-    success_rate24h: float | None = None
-    success_rate7d: float | None = None
+    success_rate24h: float | None = Field(default=None, alias="successRate24h")
+    success_rate7d: float | None = Field(default=None, alias="successRate7d")
     confidence: float | None = None
     autonomy: Mode | None = None
 
