@@ -37,34 +37,12 @@ class ClusterUnderTest:
 
 
 def _install_crds(kubeconfig: str, context: str) -> None:
-    from kubernetes import client, config
+    from kubernetes import config
 
-    from grace.api import crdgen
-    from tests.support.kube import wait_for
+    from grace.localcluster.install import install_crds
 
     api = config.new_client_from_config(kubeconfig, context=context)
-    ext = client.ApiextensionsV1Api(api)
-    for text in crdgen.rendered().values():
-        body = yaml.safe_load(text)
-        name = body["metadata"]["name"]
-        try:
-            current = ext.read_custom_resource_definition(name)
-            body["metadata"]["resourceVersion"] = current.metadata.resource_version
-            ext.replace_custom_resource_definition(name, body)
-        except client.ApiException as e:
-            if e.status != 404:
-                raise
-            ext.create_custom_resource_definition(body)
-
-    def established() -> bool:
-        for text in crdgen.rendered().values():
-            crd = ext.read_custom_resource_definition(yaml.safe_load(text)["metadata"]["name"])
-            conds = {c.type: c.status for c in (crd.status.conditions or [])}
-            if conds.get("Established") != "True":
-                return False
-        return True
-
-    wait_for("CRDs established", established, timeout=60)
+    install_crds(api)
     api.close()
 
 

@@ -12,9 +12,14 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 
 def _registrars() -> list[Register]:
-    from grace.cli import cluster_cmd, crds_cmd, run_cmd
+    from grace.cli import cluster_cmd, crds_cmd, demo_cmd, run_cmd
 
-    registrars: list[Register] = [run_cmd.register, cluster_cmd.register, crds_cmd.register]
+    registrars: list[Register] = [
+        run_cmd.register,
+        demo_cmd.register,
+        cluster_cmd.register,
+        crds_cmd.register,
+    ]
     try:  # the ledger commands land with the ledger package
         from grace.cli import ledger_cmd  # type: ignore[attr-defined,unused-ignore]
 
