@@ -33,6 +33,7 @@ from grace.ledger.verify import verify_log
 
 EXIT_OK, EXIT_TAMPERED, EXIT_USAGE = 0, 1, 2
 KEYS_ENV = "GRACE_LEDGER_PUBLIC_KEYS"
+MAX_OTHER_PROBLEMS = 5
 _CLUSTER_ERRORS = frozenset(
     {"ApiException", "ConfigException", "MaxRetryError", "NewConnectionError"}
     | {f"{kind}Exception" for kind in ("NotFound", "Forbidden", "Unauthorized", "Service")}
@@ -193,8 +194,10 @@ def _moment(text: str) -> datetime:
 
 def _verify(args: argparse.Namespace) -> int:
     keyring = _trusted_keys(args.public_key)
+    # witness first: a checkpoint is witnessed only after its entries are stored, so whatever
+    # the witness holds is already in the ledger read next (no false "truncated" in a race)
+    witnessed = _witnessed(args)
     log = _read(args)
-    witnessed = _witnessed(args, log)
     report = verify_log(log, keyring, witnessed=witnessed, origin=args.origin)
     if args.json:
         print(
@@ -212,8 +215,11 @@ def _verify(args: argparse.Namespace) -> int:
         )
     else:
         print(report.summary())
-        for problem in report.problems[1:] if not report.ok else ():
+        others = sorted(report.problems, key=lambda p: p.seq)[1:] if not report.ok else []
+        for problem in others[:MAX_OTHER_PROBLEMS]:
             print(f"  also at seq {problem.seq}: {problem.message}")
+        if len(others) > MAX_OTHER_PROBLEMS:
+            print(f"  ... and {len(others) - MAX_OTHER_PROBLEMS} more (--json lists them all)")
         for note in report.notes:
             print(f"note: {note}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_TAMPERED
@@ -320,7 +326,7 @@ def _read(args: argparse.Namespace) -> ParsedLog:
     return parse_segments(store.segments())
 
 
-def _witnessed(args: argparse.Namespace, log: ParsedLog) -> list[Checkpoint]:
+def _witnessed(args: argparse.Namespace) -> list[Checkpoint]:
     found: list[Checkpoint] = []
     for path in args.witness:
         try:
@@ -328,8 +334,7 @@ def _witnessed(args: argparse.Namespace, log: ParsedLog) -> list[Checkpoint]:
         except OSError as exc:
             raise UsageError(f"cannot read witness {path}: {exc}") from exc
     if args.witness_namespace:
-        origin = args.origin or next((c.origin for c in log.checkpoints), None)
-        witness = ConfigMapWitness(_core_api(args.context), args.witness_namespace, origin)
+        witness = ConfigMapWitness(_core_api(args.context), args.witness_namespace, args.origin)
         found.extend(witness.checkpoints())
     return found
 

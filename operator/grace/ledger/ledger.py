@@ -1,0 +1,290 @@
+"""The Ledger: what the rest of GRACE calls to record an event, checkpoint and prove.
+
+It keeps an in-memory view of the stored chain (entries, Merkle tree, idempotency index) and
+extends it only through the store's compare-and-swap, so replicas and restarts never fork or
+duplicate. Calls block on I/O: from async kopf handlers use `await asyncio.to_thread(...)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime
+
+from pydantic import JsonValue
+
+from grace.ledger.chain import Head, next_entry, sign_checkpoint
+from grace.ledger.entry import (
+    Checkpoint,
+    EntryType,
+    LedgerEntry,
+    Subject,
+    format_time,
+    utc_now,
+    valid_origin,
+)
+from grace.ledger.keys import Keyring, Signer
+from grace.ledger.merkle import MerkleTree
+from grace.ledger.proof import (
+    ConsistencyProof,
+    MissionProof,
+    newest_matching_checkpoint,
+    prove_consistency,
+    prove_mission,
+)
+from grace.ledger.query import EntryFilter, select
+from grace.ledger.store import LedgerCorruptedError, LedgerStore, Witness
+from grace.ledger.verify import VerifyReport, verify
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_TYPES = frozenset({EntryType.MISSION_FINISHED.value})
+"""Entry types after which a checkpoint is written at once (a Mission's record is complete)."""
+
+
+class LedgerContentionError(RuntimeError):
+    """Lost the compare-and-swap race too many times in a row."""
+
+
+class Ledger:
+    def __init__(
+        self,
+        store: LedgerStore,
+        signer: Signer,
+        origin: str,
+        *,
+        checkpoint_every: int = 64,
+        witnesses: Sequence[Witness] = (),
+        clock: Callable[[], datetime] = utc_now,
+        max_attempts: int = 100,
+    ) -> None:
+        if not valid_origin(origin):
+            raise ValueError(f"invalid origin {origin!r}: use a schema-less URL like grace.dev/c1")
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
+        self.origin = origin
+        self.signer = signer
+        self.checkpoint_every = checkpoint_every
+        self.witness_failures = 0
+        """How many witness writes failed (a metric: checkpoints that did not leave the writer)."""
+        self._store = store
+        self._witnesses = list(witnesses)
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._lock = threading.RLock()
+        self._entries: list[LedgerEntry] = []
+        self._tree = MerkleTree()
+        self._by_key: dict[str, int] = {}
+        self._checkpoints: list[Checkpoint] = []
+        self._head = Head()
+        self._loaded = False
+        self._checkpoint_due = False
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        type: str,
+        subject: Subject,
+        data: Mapping[str, JsonValue],
+        idempotency_key: str,
+    ) -> LedgerEntry:
+        """Record one event, exactly once per `idempotency_key`.
+
+        A retried call (kopf delivers at least once, a crash may come between the write and the
+        status update) returns the entry already stored under that key instead of a new one.
+        `data` must be plain JSON (str, int, float, bool, None, lists, dicts): ValueError else.
+        """
+        with self._lock:
+            self._ensure_loaded()
+            for attempt in range(self._max_attempts):
+                existing = self._by_key.get(idempotency_key)
+                if existing is not None:
+                    stored = self._entries[existing]
+                    if stored.type != str(type) or stored.subject != subject:
+                        log.warning(
+                            "idempotency key %r already records a %s about %s/%s; kept that one",
+                            idempotency_key,
+                            stored.type,
+                            stored.subject.kind,
+                            stored.subject.name,
+                        )
+                    return stored
+                entry = next_entry(
+                    self._head,
+                    type=type,
+                    subject=subject,
+                    data=data,
+                    idempotency_key=idempotency_key,
+                    time=format_time(self._clock()),
+                    signer=self.signer,
+                )
+                if self._store.append(entry, self._head):
+                    self._take(entry)
+                    self._checkpoint_if_due(entry)
+                    return entry
+                self._refresh(after_conflict=True)
+                if attempt >= 2:
+                    time.sleep(random.uniform(0, 0.002 * attempt))
+            raise LedgerContentionError(f"no append after {self._max_attempts} attempts")
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the current tree head, store it, and hand it to every witness."""
+        with self._lock:
+            self._ensure_loaded()
+            return self._checkpoint()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        with self._lock:
+            self._ensure_loaded()
+            return len(self._entries)
+
+    @property
+    def head(self) -> Head:
+        with self._lock:
+            self._ensure_loaded()
+            return self._head
+
+    def refresh(self) -> None:
+        """Pick up what other writers appended."""
+        with self._lock:
+            self._refresh()
+
+    def entries(
+        self,
+        *,
+        mission: str | None = None,
+        namespace: str | None = None,
+        types: Collection[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[LedgerEntry]:
+        with self._lock:
+            self._refresh()
+            where = EntryFilter(mission, namespace, tuple(types), since, until)
+            return select(self._entries, where)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._lock:
+            self._refresh()
+            return list(self._checkpoints)
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        with self._lock:
+            self._refresh()
+            return newest_matching_checkpoint(self._tree, self._checkpoints)
+
+    def prove(self, mission: str, namespace: str | None = None) -> MissionProof:
+        """Inclusion proofs for every entry of a Mission, checkpointing first if needed."""
+        with self._lock:
+            self._refresh()
+            proof = prove_mission(
+                self._entries, self._checkpoints, mission, namespace, tree=self._tree
+            )
+            if proof.pending:
+                self._checkpoint()
+                proof = prove_mission(
+                    self._entries, self._checkpoints, mission, namespace, tree=self._tree
+                )
+            return proof
+
+    def consistency(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """Prove that the checkpoint at `new_size` (default: newest) extends the one at `old_size`."""
+        with self._lock:
+            self._refresh()
+            by_size = {c.tree_size: c for c in self._checkpoints}
+            new = (
+                by_size.get(new_size)
+                if new_size is not None
+                else newest_matching_checkpoint(self._tree, self._checkpoints)
+            )
+            old = by_size.get(old_size)
+            if old is None or new is None:
+                raise ValueError(f"no checkpoints at tree sizes {old_size} and {new_size}")
+            return prove_consistency(self._entries, old, new, tree=self._tree)
+
+    def verify(self, keyring: Keyring) -> VerifyReport:
+        """Re-read the whole store and check it, with what the witnesses hold."""
+        # witnesses first: they only ever hold checkpoints whose entries are already stored
+        witnessed = [c for w in self._witnesses for c in w.checkpoints()]
+        return verify(
+            self._store.read_entries(),
+            self._store.read_checkpoints(),
+            keyring,
+            witnessed=witnessed,
+            origin=self.origin,
+        )
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self._refresh()
+            self._loaded = True
+
+    def _refresh(self, *, after_conflict: bool = False) -> None:
+        new = self._store.read_entries(len(self._entries))
+        for entry in new:
+            if entry.seq != self._head.size or entry.prev_hash != self._head.last_hash:
+                raise LedgerCorruptedError(
+                    f"stored seq {entry.seq} does not extend seq {self._head.size - 1} as seen "
+                    "before: the ledger was rewritten"
+                )
+            self._take(entry)
+        self._checkpoints = self._store.read_checkpoints()
+        if after_conflict and not new:
+            stored = self._store.head()
+            if stored.size < self._head.size or (
+                stored.size == self._head.size and stored != self._head
+            ):
+                raise LedgerCorruptedError(
+                    f"the stored ledger ends at seq {stored.size - 1}, but this writer already "
+                    f"saw seq {self._head.size - 1}: the tail was removed"
+                )
+
+    def _take(self, entry: LedgerEntry) -> None:
+        self._by_key.setdefault(entry.idempotency_key, len(self._entries))
+        self._entries.append(entry)
+        self._tree.append(entry.leaf_hash())
+        self._head = self._head.after(entry)
+
+    def _checkpoint_if_due(self, entry: LedgerEntry) -> None:
+        newest = max((c.tree_size for c in self._checkpoints), default=0)
+        if (
+            entry.type in CHECKPOINT_TYPES
+            or len(self._entries) - newest >= self.checkpoint_every
+            or self._checkpoint_due
+        ):
+            try:
+                self._checkpoint()
+            except Exception:  # the entry is committed; the next append retries the checkpoint
+                log.exception("ledger checkpoint at tree size %d failed", len(self._entries))
+                self._checkpoint_due = True
+
+    def _checkpoint(self) -> Checkpoint:
+        self._refresh()
+        size = len(self._entries)
+        root = self._tree.root(size).hex()
+        same_size = [c for c in self._checkpoints if c.tree_size == size]
+        if any(c.root_hash != root for c in same_size):
+            raise LedgerCorruptedError(f"a stored checkpoint at tree size {size} has another root")
+        if same_size:
+            checkpoint = same_size[0]
+        else:
+            checkpoint = sign_checkpoint(self.origin, size, bytes.fromhex(root), self.signer)
+            self._store.add_checkpoint(checkpoint)
+            self._checkpoints.append(checkpoint)
+        for witness in self._witnesses:
+            try:
+                witness.record(checkpoint)
+            except Exception:
+                self.witness_failures += 1
+                log.exception("witness %r refused checkpoint %d", witness, size)
+        self._checkpoint_due = False
+        return checkpoint

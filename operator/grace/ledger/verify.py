@@ -1,0 +1,275 @@
+"""Verification of a whole ledger: signatures, the hash chain, checkpoints and witnesses.
+
+It names the first bad sequence number, because "the ledger is broken" is useless to an auditor:
+what matters is which decisions can still be trusted (everything before it) and which cannot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from grace.ledger.entry import GENESIS_HASH, Checkpoint, LedgerEntry
+from grace.ledger.keys import Keyring
+from grace.ledger.merkle import MerkleTree
+from grace.ledger.records import ParsedLog, Unreadable
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    message: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    first_bad_seq: int | None
+    problem: str
+    """What is wrong at `first_bad_seq` ("" when ok)."""
+    checked: int
+    """Entries whose position, signature and chain link verified."""
+    checkpoints_checked: int
+    problems: tuple[Problem, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"ok: {self.checked} entries and {self.checkpoints_checked} checkpoints verified"
+        return f"TAMPERED at seq {self.first_bad_seq}: {self.problem}"
+
+
+def verify_log(
+    log: ParsedLog,
+    keyring: Keyring,
+    *,
+    witnessed: Sequence[Checkpoint] = (),
+    origin: str | None = None,
+) -> VerifyReport:
+    report = verify(
+        log.entries,
+        log.checkpoints,
+        keyring,
+        witnessed=witnessed,
+        origin=origin,
+        unreadable=log.unreadable,
+    )
+    if log.torn_tail:
+        note = f"ignored an incomplete last line ({len(log.torn_tail)} bytes): never acknowledged"
+        report = VerifyReport(
+            report.ok,
+            report.first_bad_seq,
+            report.problem,
+            report.checked,
+            report.checkpoints_checked,
+            report.problems,
+            (*report.notes, note),
+        )
+    return report
+
+
+def verify(
+    entries: Sequence[LedgerEntry],
+    checkpoints: Sequence[Checkpoint],
+    keyring: Keyring,
+    *,
+    witnessed: Sequence[Checkpoint] = (),
+    origin: str | None = None,
+    unreadable: Unreadable | None = None,
+) -> VerifyReport:
+    """Check everything and report the smallest sequence number that cannot be trusted.
+
+    `witnessed` are checkpoints read from outside the writer's reach (another namespace, a
+    witness file): only they reveal a truncated tail or an old state presented as current.
+    """
+    problems: list[Problem] = []
+    notes: list[str] = []
+    tree = MerkleTree()
+    good = _check_entries(entries, keyring, tree, problems)
+    if unreadable is not None and unreadable.seq <= good:
+        problems.append(
+            Problem(
+                unreadable.seq, f"line {unreadable.line} is not a valid record: {unreadable.reason}"
+            )
+        )
+        good = unreadable.seq
+
+    expected_origin = origin or next((c.origin for c in [*checkpoints, *witnessed]), None)
+    valid_log = _valid_checkpoints(checkpoints, "ledger", expected_origin, keyring, problems, notes)
+    valid_witness = _valid_checkpoints(
+        witnessed, "witnessed", expected_origin, keyring, problems, notes
+    )
+    matched = _check_roots(
+        [(c, "ledger") for c in valid_log] + [(c, "witnessed") for c in valid_witness],
+        tree,
+        len(entries),
+        good,
+        problems,
+    )
+
+    newest_log = max((c.tree_size for c in valid_log if c.tree_size in matched), default=0)
+    newest_witness = max((c.tree_size for c in valid_witness), default=0)
+    if newest_log < newest_witness <= min(good, len(entries)):
+        problems.append(
+            Problem(
+                newest_log,
+                f"the ledger's newest checkpoint is at tree size {newest_log}, but tree size "
+                f"{newest_witness} was witnessed: an old checkpoint is presented as the newest",
+            )
+        )
+    if entries and not checkpoints and not witnessed:
+        notes.append("no checkpoints: a truncated tail cannot be detected")
+    elif witnessed and newest_witness < len(entries):
+        notes.append(
+            f"seq {newest_witness}..{len(entries) - 1} are not witnessed yet: only their "
+            "signatures and chain protect them against truncation"
+        )
+
+    checked = len(checkpoints) + len(witnessed)
+    if not problems:
+        return VerifyReport(True, None, "", good, checked, (), tuple(notes))
+    first = min(problems, key=lambda p: p.seq)
+    return VerifyReport(
+        False, first.seq, first.message, good, checked, tuple(problems), tuple(notes)
+    )
+
+
+def _check_entries(
+    entries: Sequence[LedgerEntry], keyring: Keyring, tree: MerkleTree, problems: list[Problem]
+) -> int:
+    """Walk the chain; stop at the first bad entry (everything after it hangs off a bad link)."""
+    first_position: dict[int, int] = {}
+    for position, entry in enumerate(entries):
+        first_position.setdefault(entry.seq, position)
+    prev_hash = GENESIS_HASH
+    keys: dict[str, int] = {}
+    for seq, entry in enumerate(entries):
+        message = _entry_problem(seq, entry, prev_hash, keyring, keys, first_position)
+        if message:
+            problems.append(Problem(seq, message))
+            return seq
+        keys[entry.idempotency_key] = seq
+        prev_hash = entry.entry_hash()
+        tree.append(entry.leaf_hash())
+    return len(entries)
+
+
+def _entry_problem(
+    seq: int,
+    entry: LedgerEntry,
+    prev_hash: str,
+    keyring: Keyring,
+    keys: dict[str, int],
+    first_position: dict[int, int],
+) -> str:
+    if entry.seq != seq:
+        if entry.seq < seq:
+            return f"seq {entry.seq} appears again where seq {seq} belongs (duplicated or moved)"
+        if first_position.get(seq, -1) > seq:
+            return f"entries out of order: seq {entry.seq} stands where seq {seq} belongs"
+        return f"entry seq {seq} is missing (the next entry is seq {entry.seq})"
+    if entry.key_id not in keyring:
+        return f"signed by key id {entry.key_id}, which is not a trusted key (foreign key)"
+    if not keyring.verify(entry.key_id, entry.signed_bytes(), entry.signature):
+        return "signature does not verify: the entry was altered or signed by another key"
+    if entry.prev_hash != prev_hash:
+        before = "the genesis hash" if seq == 0 else f"the hash of seq {seq - 1}"
+        return f"prev_hash is not {before}: an entry was removed, replaced or reordered"
+    if entry.idempotency_key in keys:
+        first = keys[entry.idempotency_key]
+        return f"idempotency key {entry.idempotency_key!r} was already used by seq {first}"
+    return ""
+
+
+def _valid_checkpoints(
+    checkpoints: Sequence[Checkpoint],
+    source: str,
+    origin: str | None,
+    keyring: Keyring,
+    problems: list[Problem],
+    notes: list[str],
+) -> list[Checkpoint]:
+    valid: list[Checkpoint] = []
+    foreign = 0
+    for checkpoint in checkpoints:
+        size = checkpoint.tree_size
+        if checkpoint.origin != origin:
+            if source == "witnessed":
+                foreign += 1
+            else:
+                problems.append(
+                    Problem(
+                        max(size - 1, 0),
+                        f"ledger checkpoint at tree size {size} names origin "
+                        f"{checkpoint.origin!r}, not {origin!r}",
+                    )
+                )
+            continue
+        if checkpoint.key_id not in keyring:
+            # a checkpoint under an unknown key means the keyring itself is not the one that
+            # signed this log (a swapped public key): no entry can be trusted, from seq 0
+            problems.append(
+                Problem(
+                    0,
+                    f"{source} checkpoint at tree size {size} is signed by key id "
+                    f"{checkpoint.key_id}, which is not trusted: the public key was swapped "
+                    "or the checkpoint forged",
+                )
+            )
+            continue
+        if not keyring.verify(checkpoint.key_id, checkpoint.note_body(), checkpoint.signature):
+            problems.append(
+                Problem(
+                    max(size - 1, 0),
+                    f"{source} checkpoint at tree size {size}: signature does not verify "
+                    "(checkpoint altered)",
+                )
+            )
+            continue
+        valid.append(checkpoint)
+    if foreign:
+        notes.append(f"ignored {foreign} witnessed checkpoints of other logs")
+    return valid
+
+
+def _check_roots(
+    checkpoints: list[tuple[Checkpoint, str]],
+    tree: MerkleTree,
+    total: int,
+    good: int,
+    problems: list[Problem],
+) -> set[int]:
+    """Compare each checkpoint with the recomputed tree; return the sizes nobody disputes."""
+    mismatched: list[tuple[Checkpoint, str]] = []
+    agreed: set[int] = set()
+    disputed: set[int] = set()
+    for checkpoint, source in sorted(checkpoints, key=lambda pair: pair[0].tree_size):
+        size = checkpoint.tree_size
+        if size > total:
+            problems.append(
+                Problem(
+                    total,
+                    f"{source} checkpoint covers {size} entries but the ledger holds {total}: "
+                    f"seq {total}..{size - 1} were removed (tail truncated, or an old state "
+                    "presented as current)",
+                )
+            )
+        elif size <= good:  # beyond `good` the entry problem already explains a mismatch
+            if tree.root(size).hex() == checkpoint.root_hash:
+                agreed.add(size)
+            else:
+                disputed.add(size)
+                mismatched.append((checkpoint, source))
+    agreed -= disputed
+    for checkpoint, source in mismatched:
+        size = checkpoint.tree_size
+        # the entries can only be trusted up to the newest size every checkpoint agrees on
+        bound = max((s for s in agreed if s < size), default=0)
+        problems.append(
+            Problem(
+                bound,
+                f"seq {bound}..{size - 1} do not hash to the root of the {source} checkpoint "
+                f"at tree size {size}: history was rewritten",
+            )
+        )
+    return agreed
