@@ -60,7 +60,10 @@ def cluster() -> Iterator[ClusterUnderTest]:
         _install_crds(external, ctx)
         yield ClusterUnderTest(external, ctx, local=ctx == CONTEXT)
         return
-    local = LocalCluster(REPO / ".grace" / "test-cluster")
+    local = LocalCluster(
+        Path(os.environ.get("GRACE_TEST_CLUSTER_DIR", REPO / ".grace" / "test-cluster"))
+    )
+    owned = not local.running()  # a cluster someone else started (make cluster-up) stays up
     t0 = time.monotonic()
     local.up()
     print(f"\nlocal cluster up in {time.monotonic() - t0:.1f}s ({local.server})")
@@ -68,7 +71,8 @@ def cluster() -> Iterator[ClusterUnderTest]:
         _install_crds(str(local.kubeconfig), CONTEXT)
         yield ClusterUnderTest(str(local.kubeconfig), CONTEXT, local=True)
     finally:
-        local.down()
+        if owned:
+            local.down()
 
 
 @pytest.fixture(scope="session")
