@@ -1,0 +1,159 @@
+"""The Proposer: decides purely whether a HealthNode's state warrants a Mission, and which one."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from grace.api.common import find_condition
+from grace.api.duration import parse_duration
+from grace.api.healthnode import HealthNode, Mode, Phase, SignalState
+from grace.api.mission import TERMINAL_PHASES, Mission
+from grace.api.playbook import Playbook
+
+BREACHED = {SignalState.DEGRADED, SignalState.CRITICAL}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Create this Mission: its name is derived from the incident, so a retry cannot duplicate it."""
+
+    name: str
+    playbook: str
+    dry_run: bool
+    incident: str
+    reason: str
+    predicted: bool = False
+
+
+@dataclass(frozen=True)
+class Skip:
+    """No Mission now, and why (a scheduler counter and a log line, never a silent no-op)."""
+
+    reason: str
+    detail: str
+
+
+Chooser = Callable[[str, Sequence[str], random.Random | None], str]
+"""(node key, candidate playbooks, rng) -> the chosen playbook; the Learner's Thompson choice."""
+
+
+def incident_of(node: HealthNode) -> tuple[str, bool] | None:
+    """The incident a node is in: (key, predicted), or None when there is nothing to remedy.
+
+    The key is the node's uid plus the moment its earliest breach began, so every evaluation of
+    the same ongoing breach names the same incident (and so the same Mission).
+    """
+    status = node.status
+    if status.phase in (Phase.DEGRADED, Phase.CRITICAL):
+        starts = [s.since for s in status.signals if s.state in BREACHED and s.since is not None]
+        onset = min(starts) if starts else status.last_evaluated
+        stamp = onset.strftime("%Y%m%dT%H%M%SZ") if onset else "unknown"
+        return f"{node.metadata.uid}/{stamp}", False
+    if status.phase is Phase.HEALTHY:
+        predicted = find_condition(status.conditions, "PredictedBreach")
+        if predicted is not None and predicted.status == "True":
+            since = predicted.last_transition_time
+            stamp = since.strftime("%Y%m%dT%H%M%SZ") if since else "unknown"
+            return f"{node.metadata.uid}/predicted/{stamp}", True
+    return None
+
+
+def mission_name(node: str, incident: str) -> str:
+    digest = hashlib.sha256(incident.encode()).hexdigest()[:10]
+    return f"{node[:200]}-{digest}"
+
+
+def breached_signals(node: HealthNode) -> set[str]:
+    return {s.name for s in node.status.signals if s.state in BREACHED}
+
+
+def matches(playbook: Playbook, node: HealthNode, predicted: bool) -> bool:
+    """Does the playbook's `match` cover the node's current (or predicted) distress?"""
+    m = playbook.spec.match
+    if predicted:
+        return m.predicted
+    if node.status.phase.value not in m.phases:
+        return False
+    return not m.signals or bool(set(m.signals) & breached_signals(node))
+
+
+def in_cooldown(
+    playbook: Playbook, node: str, missions: Sequence[Mission], now: datetime
+) -> timedelta | None:
+    """Time left before this node may run this playbook again (None when free)."""
+    window = timedelta(seconds=parse_duration(playbook.spec.cooldown))
+    latest: datetime | None = None
+    for m in missions:
+        if m.spec.health_node != node or m.spec.playbook != playbook.metadata.name:
+            continue
+        if m.spec.dry_run:
+            continue
+        ended = m.status.finished_at or m.metadata.creation_timestamp
+        if ended is not None and (latest is None or ended > latest):
+            latest = ended
+    if latest is None or now - latest >= window:
+        return None
+    return window - (now - latest)
+
+
+def propose(
+    node: HealthNode,
+    playbooks: Mapping[str, Playbook],
+    missions: Sequence[Mission],
+    choose: Chooser,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> Proposal | Skip:
+    """One decision for one node: the inputs are what the cluster holds, nothing in memory."""
+    name = node.metadata.name
+    found = incident_of(node)
+    if found is None:
+        return Skip("healthy", f"{name} is {node.status.phase.value}")
+    incident, predicted = found
+    if node.status.root_cause:
+        return Skip(
+            "symptom",
+            f"{name} is a symptom of {node.status.root_cause}: remediate the cause, not the symptom",
+        )
+    active = [
+        m for m in missions if m.spec.health_node == name and m.status.phase not in TERMINAL_PHASES
+    ]
+    if active:
+        return Skip("active", f"Mission {active[0].metadata.name} is already working on {name}")
+    proposed_name = mission_name(name, incident)
+    if any(m.metadata.name == proposed_name for m in missions):
+        return Skip("duplicate", f"incident {incident} already has Mission {proposed_name}")
+    listed = node.spec.remediation.playbooks
+    missing = [p for p in listed if p not in playbooks]
+    candidates = [p for p in listed if p in playbooks and matches(playbooks[p], node, predicted)]
+    if not candidates:
+        why = f"no playbook of {name} matches its state"
+        if missing:
+            why += f" (missing: {', '.join(missing)})"
+        return Skip("no-match", why)
+    free = [p for p in candidates if in_cooldown(playbooks[p], name, missions, now) is None]
+    if not free:
+        left = min(
+            in_cooldown(playbooks[p], name, missions, now) or timedelta() for p in candidates
+        )
+        return Skip(
+            "cooldown",
+            f"every matching playbook is cooling down ({int(left.total_seconds())}s left)",
+        )
+    key = f"{node.metadata.namespace}/{name}"
+    chosen = choose(key, free, rng)
+    dry_run = node.spec.remediation.mode is Mode.OBSERVE
+    what = "predicted breach" if predicted else f"{node.status.phase.value}"
+    signals = ", ".join(sorted(breached_signals(node))) or "forecast"
+    return Proposal(
+        name=proposed_name,
+        playbook=chosen,
+        dry_run=dry_run,
+        incident=incident,
+        reason=f"{name} {what} ({signals}); chose {chosen} from {', '.join(free)}",
+        predicted=predicted,
+    )
