@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from grace.handlers import startup  # noqa: F401
+from grace.handlers import healthnode, mission, startup  # noqa: F401

@@ -5,11 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
+from grace.detect.detector import Detector
+from grace.detect.prometheus import PrometheusSource
+from grace.govern.engines import make_engine
+from grace.govern.governor import Governor
+from grace.govern.policy import PolicyBundle
+from grace.learn import Learner
+from grace.ledger import ConfigMapStore, ConfigMapWitness, FileStore, Ledger, Signer
+from grace.run.actions import ActionExecutor
+from grace.runtime import metrics
 from grace.runtime.config import OperatorConfig
 from grace.runtime.kube import Kube
 
@@ -22,23 +31,84 @@ class Runtime:
 
     config: OperatorConfig
     kube: Kube
-    parts: dict[str, Any]
+    prometheus: PrometheusSource
+    detector: Detector
+    governor: Governor
+    ledger: Ledger
+    learner: Learner
+    executor: ActionExecutor
+    graph: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """namespace -> HealthNode name -> its latest (spec, status): the health graph's view."""
+    ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    learned: set[str] = field(default_factory=set)
+    """uids of Missions whose outcome the Learner has: rebuilt from the ledger, never counted twice."""
 
 
-def build(config: OperatorConfig) -> Runtime:
+def _api_client() -> Any:
+    from kubernetes import client
     from kubernetes import config as kubeconfig
 
     try:
         kubeconfig.load_incluster_config()
-        api_client = kubeconfig.kubernetes.client.ApiClient()
+        return client.ApiClient()
     except kubeconfig.ConfigException:
-        api_client = kubeconfig.new_client_from_config()
-    return Runtime(config=config, kube=Kube(api_client), parts={})
+        return kubeconfig.new_client_from_config()
+
+
+def build_ledger(config: OperatorConfig, api_client: Any) -> Ledger:
+    signer = Signer.from_file(config.signing_key) if config.signing_key else Signer.generate()
+    if config.signing_key is None:
+        log.warning(
+            "no --signing-key: signing with a throwaway key (fine for a demo, not for prod)"
+        )
+    if config.ledger_backend == "configmap":
+        from kubernetes import client
+
+        core = client.CoreV1Api(api_client)
+        store: Any = ConfigMapStore(core, config.ledger_namespace)
+        witnesses: list[Any] = [ConfigMapWitness(core, f"{config.ledger_namespace}-witness")]
+    else:
+        config.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+        store = FileStore(config.ledger_path)
+        witnesses = []
+    return Ledger(store, signer, "grace.dev/ledger", witnesses=witnesses)
+
+
+def build(config: OperatorConfig) -> Runtime:
+    api_client = _api_client()
+
+    def on_query(record: Any) -> None:
+        metrics.PROMQL_LATENCY.observe(record.seconds)
+        kind = type(record.sample).__name__
+        if kind in ("Error", "Unreachable"):
+            metrics.PROMQL_ERRORS.labels(kind=kind).inc()
+
+    prometheus = PrometheusSource(
+        config.prometheus_url, timeout=config.prometheus_timeout, on_query=on_query
+    )
+    bundle = PolicyBundle.load(config.policy_dir)
+    engine = make_engine(config.policy_engine, opa_url=config.opa_url, bundle=bundle)
+    ledger = build_ledger(config, api_client)
+    entries = [e.model_dump(mode="json") for e in ledger.entries()]
+    learner = Learner.from_entries(entries)
+    learned = {e["subject"]["uid"] for e in entries if e["type"] == "mission.finished"}
+    metrics.LEDGER_SIZE.set(ledger.size)
+    return Runtime(
+        config=config,
+        kube=Kube(api_client),
+        prometheus=prometheus,
+        detector=Detector(),
+        governor=Governor(engine, deadline=2.0),
+        ledger=ledger,
+        learner=learner,
+        executor=ActionExecutor(api_client),
+        learned=learned,
+    )
 
 
 def run(config: OperatorConfig) -> int:
     """Run the operator until SIGINT/SIGTERM; returns the process exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = build(config)
     if config.metrics_port:
         from prometheus_client import start_http_server

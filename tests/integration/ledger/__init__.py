@@ -1,0 +1,1 @@
+"""The ledger's ConfigMap backend against a real kube-apiserver: sealing, races, crashes, RBAC."""
