@@ -249,6 +249,11 @@ class Verify(Model):
                 field_path=".interval",
             ),
             cel(
+                "duration(self.initialDelay) < duration(self.timeout)",
+                "verify.initialDelay must be shorter than verify.timeout",
+                field_path=".initialDelay",
+            ),
+            cel(
                 "duration(self.stableFor) < duration(self.timeout)",
                 "verify.stableFor must be shorter than verify.timeout",
                 field_path=".stableFor",
@@ -258,6 +263,13 @@ class Verify(Model):
 
     timeout: str = Field(default="3m", max_length=32, pattern=DURATION_PATTERN)
     interval: str = Field(default="15s", max_length=32, pattern=DURATION_PATTERN)
+    initial_delay: str = Field(
+        default="0s",
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description="Wait this long after the last step before the first sample counts "
+        "(metrics computed over a window need it to see the change).",
+    )
     checks: list[Check] = Field(
         default_factory=list,
         max_length=MAX_CHECKS,

@@ -54,3 +54,7 @@ def kubectl_main() -> None:
 
 def entry() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,15 +1,23 @@
-"""Operator settings: JSON logs, quick reconciles, GRACE's own finalizer-free behaviour."""
+"""Operator start-up: kopf settings, and policy data kept in step with its ConfigMap."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import kopf
 
+from grace.runtime.app import Runtime
+from grace.runtime.policydata import PolicyDataWatch
+
+log = logging.getLogger("grace")
+
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.posting.level = 30  # Events are written by GRACE itself, with domain reasons
+async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+    runtime: Runtime = memo
+    settings.posting.level = logging.WARNING  # GRACE writes its own Events, with domain reasons
     settings.persistence.finalizer = "grace.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="grace.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -18,3 +26,14 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 60
     settings.watching.client_timeout = 70
     settings.networking.request_timeout = 30
+    settings.peering.standalone = runtime.config.standalone
+    watch = PolicyDataWatch(runtime)
+    await watch.load()  # the first decision already sees the ConfigMap
+    runtime.background.append(asyncio.create_task(watch.run()))
+
+
+@kopf.on.cleanup()
+async def stop_background(memo: Any, **_: Any) -> None:
+    runtime: Runtime = memo
+    for task in runtime.background:
+        task.cancel()

@@ -49,8 +49,15 @@ def incident_of(node: HealthNode) -> tuple[str, bool] | None:
     """
     status = node.status
     if status.phase in (Phase.DEGRADED, Phase.CRITICAL):
+        # The incident began when the node stopped being Ready; Degraded -> Critical is the same
+        # incident (a signal's own `since` moves when it escalates, so it cannot be the key).
+        ready = find_condition(status.conditions, "Ready")
         starts = [s.since for s in status.signals if s.state in BREACHED and s.since is not None]
-        onset = min(starts) if starts else status.last_evaluated
+        onset = (
+            ready.last_transition_time
+            if ready is not None and ready.status == "False" and ready.last_transition_time
+            else (min(starts) if starts else status.last_evaluated)
+        )
         stamp = onset.strftime("%Y%m%dT%H%M%SZ") if onset else "unknown"
         return f"{node.metadata.uid}/{stamp}", False
     if status.phase is Phase.HEALTHY:

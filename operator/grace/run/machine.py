@@ -600,7 +600,11 @@ class _Run:
         timed_out = self.now >= started + timedelta(seconds=parse_duration(v.timeout))
         signals = tuple(s.name for s in ctx.node.signals)
         if sampled is None and not timed_out:
-            return SampleMetrics(signals, parse_duration(v.interval))
+            delay = parse_duration(v.interval)
+            if not state.checks:  # nothing judged yet: let windowed metrics see the change first
+                settle = started + timedelta(seconds=parse_duration(v.initial_delay)) - self.now
+                delay = max(delay, settle.total_seconds())
+            return SampleMetrics(signals, delay)
         new = verify.evaluate(
             state, v, ctx.node.signals, sampled.values if sampled else None, st.baseline, self.now
         )

@@ -40,6 +40,7 @@ class Runtime:
     graph: dict[str, dict[str, Any]] = field(default_factory=dict)
     """namespace -> HealthNode name -> its latest (spec, status): the health graph's view."""
     ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
     learned: set[str] = field(default_factory=set)
     """uids of Missions whose outcome the Learner has: rebuilt from the ledger, never counted twice."""
 

@@ -1,0 +1,43 @@
+"""Policy data (change windows, budgets, protected namespaces) follows its ConfigMap, no restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from grace.govern.configmap import PolicyDataError, PolicyDataReloader, read_policy_configmap
+from grace.govern.engines import PolicyEngineError
+from grace.runtime.app import Runtime
+
+log = logging.getLogger("grace.policy")
+RELOAD_SECONDS = 5.0
+
+
+class PolicyDataWatch:
+    """Re-reads the ConfigMap every few seconds; a bad one is logged and the last good one kept."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.reloader = PolicyDataReloader(rt.governor)
+
+    async def load(self) -> None:
+        cfg = self.rt.config
+        try:
+            data = await asyncio.to_thread(
+                read_policy_configmap,
+                self.rt.kube.core,
+                cfg.operator_namespace,
+                cfg.policy_configmap,
+            )
+            self.reloader.apply(data)
+        except PolicyDataError as e:
+            log.error("policy ConfigMap %s ignored: %s", cfg.policy_configmap, e)
+        except PolicyEngineError as e:
+            log.error("policy engine did not take the new data: %s", e)
+        except Exception:
+            log.exception("reading the policy ConfigMap failed; keeping the last data")
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_SECONDS)
+            await self.load()
