@@ -29,7 +29,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ledger-namespace", default=d.ledger_namespace)
     p.add_argument("--signing-key", type=Path, default=None, help="Ed25519 private key (PEM)")
     p.add_argument("--mission-tick", type=float, default=d.mission_tick, help="seconds")
-    p.add_argument("--max-concurrent-missions", type=int, default=d.max_concurrent_missions)
+    p.add_argument(
+        "--approval-ttl",
+        type=float,
+        default=d.approval_ttl,
+        help="seconds before an ApprovalRequest expires",
+    )
     p.add_argument("--metrics-port", type=int, default=d.metrics_port, help="0 disables /metrics")
     p.add_argument(
         "--identity", default=d.identity, help="user automatic Missions are requested by"
@@ -52,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
         ledger_namespace=args.ledger_namespace,
         signing_key=args.signing_key,
         mission_tick=args.mission_tick,
-        max_concurrent_missions=args.max_concurrent_missions,
+        approval_ttl=args.approval_ttl,
         metrics_port=args.metrics_port,
         identity=args.identity,
     )

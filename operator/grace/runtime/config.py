@@ -34,8 +34,6 @@ class OperatorConfig(BaseModel):
     approval_ttl: float = Field(
         default=3600.0, gt=0, description="Seconds before a request expires."
     )
-    max_concurrent_missions: int = Field(default=5, ge=1)
-    max_missions_per_namespace_per_hour: int = Field(default=20, ge=1)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     identity: str = Field(
         default="system:serviceaccount:grace-system:grace",

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from grace.api.approval import ABORT_ANNOTATION, ApprovalRequest, ApprovalState
+from grace.api.common import Condition, set_condition
 from grace.api.healthnode import HealthNode
 from grace.api.mission import TERMINAL_PHASES, Decision, LedgerRef, Mission, MissionPhase
 from grace.api.playbook import Playbook
 from grace.detect import sample as samples
 from grace.govern.approvals import settle
+from grace.govern.engines import UNAVAILABLE
 from grace.govern.inputs import build_policy_input, learning_for
 from grace.govern.model import GuardFacts, MissionCounts
 from grace.learn import Outcome
@@ -135,7 +137,15 @@ class MissionRunner:
             if isinstance(effect, (Refuse, Finish)):
                 continue  # the next round sees a terminal phase with finishedAt and wraps up
             if isinstance(effect, AskPolicy):
-                self.decision = await self._decide(mission, pb_raw, node_raw, now)
+                decision = await self._decide(mission, pb_raw, node_raw, now)
+                if _engine_unavailable(decision):
+                    # Fail closed without ending the Mission: nothing runs, the reason is shown,
+                    # and the question is asked again until the engine answers.
+                    await self._hold(status, decision, now)
+                    idle = True
+                    continue
+                self.decision = decision
+                await self._engine_back(status, now)
                 idle = False
                 continue
             if isinstance(effect, OpenApproval):
@@ -158,6 +168,53 @@ class MissionRunner:
                     continue
             answer = await self._perform(effect, node_raw, stopped)
             idle = False
+
+    async def _hold(self, status: Any, decision: Decision, now: dt.datetime) -> None:
+        reason = decision.reasons[0] if decision.reasons else UNAVAILABLE
+        if status.message == f"{reason} (asking again)":
+            return
+        conditions = set_condition(
+            status.conditions,
+            Condition(
+                type="PolicyEngineAvailable",
+                status="False",
+                reason="PolicyEngineUnavailable",
+                message=reason,
+            ),
+            now,
+        )
+        await io(
+            self.rt.kube.patch_status,
+            "Mission",
+            self.namespace,
+            self.name,
+            {
+                "message": f"{reason} (asking again)",
+                "conditions": [c.model_dump(mode="json", by_alias=True) for c in conditions],
+            },
+        )
+
+    async def _engine_back(self, status: Any, now: dt.datetime) -> None:
+        held = next((c for c in status.conditions if c.type == "PolicyEngineAvailable"), None)
+        if held is None or held.status == "True":
+            return
+        conditions = set_condition(
+            status.conditions,
+            Condition(
+                type="PolicyEngineAvailable",
+                status="True",
+                reason="Answered",
+                message="the policy engine answered",
+            ),
+            now,
+        )
+        await io(
+            self.rt.kube.patch_status,
+            "Mission",
+            self.namespace,
+            self.name,
+            {"conditions": [c.model_dump(mode="json", by_alias=True) for c in conditions]},
+        )
 
     # ---- effects ---------------------------------------------------------------------------
 
@@ -436,6 +493,10 @@ _BAD = {
     MissionPhase.TIMED_OUT,
     MissionPhase.ABORTED,
 }
+
+
+def _engine_unavailable(decision: Decision) -> bool:
+    return decision.result == "deny" and any(r.startswith(UNAVAILABLE) for r in decision.reasons)
 
 
 def _running(m: Mission) -> bool:
