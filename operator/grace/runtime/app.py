@@ -42,6 +42,8 @@ class Runtime:
     ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     learned: set[str] = field(default_factory=set)
+    autonomy_recorded: set[str] = field(default_factory=set)
+    """Idempotency keys of the autonomy.changed entries already in the ledger."""
     """uids of Missions whose outcome the Learner has: rebuilt from the ledger, never counted twice."""
 
 
@@ -93,6 +95,7 @@ def build(config: OperatorConfig) -> Runtime:
     entries = [e.model_dump(mode="json") for e in ledger.entries()]
     learner = Learner.from_entries(entries)
     learned = {e["subject"]["uid"] for e in entries if e["type"] == "mission.finished"}
+    autonomy = {e["idempotency_key"] for e in entries if e["type"] == "autonomy.changed"}
     metrics.LEDGER_SIZE.set(ledger.size)
     return Runtime(
         config=config,
@@ -104,6 +107,7 @@ def build(config: OperatorConfig) -> Runtime:
         learner=learner,
         executor=ActionExecutor(api_client),
         learned=learned,
+        autonomy_recorded=autonomy,
     )
 
 

@@ -18,6 +18,7 @@ from grace.api.healthnode import HealthNode, HealthNodeStatus, Phase
 from grace.api.mission import Mission
 from grace.api.playbook import Playbook
 from grace.detect.graph import GraphNode, HealthGraph, node_of
+from grace.ledger import Subject
 from grace.propose.proposer import Proposal, propose
 from grace.runtime import metrics
 from grace.runtime.app import Runtime
@@ -64,6 +65,7 @@ class NodeWatch:
         samples = await asyncio.to_thread(self.rt.prometheus.sample, node.spec.signals)
         status = self.rt.detector.evaluate(node, samples, now, self.graph(node))
         status = self.with_learning(node, status, now)
+        await self.record_autonomy(node, now)
         self.rt.graph[self.namespace][self.name] = GraphNode(
             name=self.name,
             depends_on=tuple(node.spec.depends_on),
@@ -108,6 +110,37 @@ class NodeWatch:
             node.spec.remediation.autonomy_ceiling,
         )
         return status.model_copy(update={"learning": learning})
+
+    async def record_autonomy(self, node: HealthNode, now: dt.datetime) -> None:
+        """Each promotion or demotion the outcomes imply: one ledger entry and one Event, once."""
+        remediation = node.spec.remediation
+        if not remediation.playbooks:
+            return
+        changes = self.rt.learner.autonomy_changes(
+            f"{self.namespace}/{self.name}",
+            remediation.playbooks,
+            now,
+            remediation.mode,
+            remediation.autonomy_ceiling,
+        )
+        for change in changes:
+            key = f"autonomy/{change.node}/{change.playbook}/{change.at.isoformat()}/{change.mode.value}"
+            if key in self.rt.autonomy_recorded:
+                continue
+            subject = Subject(
+                kind="HealthNode", namespace=self.namespace, name=self.name, uid=node.metadata.uid
+            )
+            async with self.rt.ledger_lock:
+                await asyncio.to_thread(
+                    self.rt.ledger.append, "autonomy.changed", subject, change.ledger_data(), key
+                )
+            self.rt.autonomy_recorded.add(key)
+            await asyncio.to_thread(
+                self.rt.kube.event,
+                dict(self.body),
+                change.event_reason,
+                f"{change.playbook}: {change.previous.value} -> {change.mode.value} ({change.reason})",
+            )
 
     async def maybe_propose(self, node: HealthNode, now: dt.datetime) -> None:
         if node.status.phase is Phase.HEALTHY and not _predicted(node):
