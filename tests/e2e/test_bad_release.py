@@ -68,10 +68,14 @@ def test_bad_release_is_rolled_back_and_verified(
         assert expected in types, types
     wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=40)
 
-    events = client.CoreV1Api(api).list_namespaced_event(
-        ns, field_selector=f"involvedObject.name={mission.metadata.name}"
-    )
-    assert {"MissionSucceeded"} <= {e.reason for e in events.items}
+    def reasons() -> set[str]:
+        events = client.CoreV1Api(api).list_namespaced_event(
+            ns, field_selector=f"involvedObject.name={mission.metadata.name}"
+        )
+        return {e.reason for e in events.items}
+
+    wait_for("a MissionSucceeded event", lambda: "MissionSucceeded" in reasons())
+    assert {"MissionAwaitingApproval", "MissionRunning"} <= reasons()
 
     verify = subprocess.run(
         [
