@@ -1,65 +1,308 @@
-"""`grace demo`: the main job on the local cluster, cleaned up on exit (Ctrl-C included)."""
+"""`grace demo`: GRACE's main job on a real local cluster, with a live timeline, cleaned up on exit.
+
+A bad release of `checkout` drives it Critical; GRACE proposes a rollback, the policy asks a
+human, alice approves with `kubectl grace approve`, the rollback runs and is verified against
+real Prometheus metrics, and the signed ledger is verified at the end.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
 
 from grace.localcluster.binaries import ensure_binaries
 from grace.localcluster.cluster import CONTEXT, LocalCluster
 
 REPO = Path(__file__).resolve().parents[3]
+NS = "shop"
+BAD_IMAGE = "registry.example/shop/checkout:1.4.3-bad"
+T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="bring up the local cluster and run the shop scenario")
-    p.add_argument("--keep", action="store_true", help="leave the cluster running at the end")
-    p.add_argument("--dir", type=Path, default=REPO / ".grace" / "demo-cluster")
+    p = sub.add_parser("demo", help="run GRACE's main scenario on a real local cluster")
+    p.add_argument("--keep", action="store_true", help="leave everything running at the end")
+    p.add_argument("--dir", type=Path, default=REPO / ".grace" / "demo")
     p.set_defaults(func=_demo)
 
 
 def say(text: str) -> None:
-    print(f"\033[1m==> {text}\033[0m", flush=True)
+    print(f"\n\033[1m==> {text}\033[0m", flush=True)
+
+
+def line(text: str) -> None:
+    print(f"    {text}", flush=True)
+
+
+def wait(
+    what: str, probe: Callable[[], T | None], timeout: float, tick: Callable[[], None] | None = None
+) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        if tick:
+            tick()
+        time.sleep(0.5)
+    raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f}s")
+
+
+def fast(doc: dict[str, Any]) -> dict[str, Any]:
+    """The shop's objects with demo-speed intervals (seconds instead of tens of seconds)."""
+    spec = doc["spec"]
+    if doc["kind"] == "HealthNode":
+        spec["interval"] = "2s"
+        for s in spec["signals"]:
+            s["for"] = "4s"
+            s["query"] = s["query"].replace("[1m]", "[15s]").replace("[5m]", "[30s]")
+    if doc["kind"] == "Playbook":
+        v = spec.setdefault("verify", {})
+        v.update({"interval": "2s", "initialDelay": "16s", "timeout": "90s"})
+        v["stableFor"] = "6s"
+        for step in spec["steps"]:
+            if step["action"] == "wait":
+                step["with"]["duration"] = "3s"
+    return doc
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from kubernetes import config
+    from kubernetes import client, config
 
-    from grace.localcluster.install import install_crds
+    from grace.api.healthnode import HealthNode
+    from grace.api.mission import Mission
+    from grace.localcluster.graceprocess import OperatorProcess
+    from grace.localcluster.install import ensure_policy_configmap, grant, install_crds
+    from grace.localcluster.opa import OpaServer
+    from grace.localcluster.prometheus import PrometheusServer
+    from grace.sim import Scope, ShopExporter
 
     bins = ensure_binaries()
-    cluster = LocalCluster(args.dir)
+    workdir: Path = args.dir
+    workdir.mkdir(parents=True, exist_ok=True)
+    cluster = LocalCluster(workdir / "cluster")
+    with ExitStack() as cleanup:
+        try:
+            say(
+                "1. a real control plane on 127.0.0.1 (etcd, kube-apiserver, scheduler, KWOK nodes)"
+            )
+            t0 = time.monotonic()
+            cluster.up()
+            if not args.keep:
+                cleanup.callback(cluster.down)
+            line(f"up in {time.monotonic() - t0:.1f}s at {cluster.server}")
+            api = config.new_client_from_config(str(cluster.kubeconfig), context=CONTEXT)
+            install_crds(api)
+            core = client.CoreV1Api(api)
+            apps = client.AppsV1Api(api)
+            custom = client.CustomObjectsApi(api)
+            if not _exists(core.read_namespace, NS):
+                core.create_namespace({"metadata": {"name": NS}})
+            ensure_policy_configmap(api)
+            grant(api, NS, "alice", "grace-approver")
+            kubectl = [str(bins.kubectl), f"--kubeconfig={cluster.kubeconfig}"]
+
+            say("2. the shop: checkout -> payments-db, simulated by an exporter Prometheus scrapes")
+            subprocess.run(
+                [*kubectl, "-n", NS, "apply", "-f", str(REPO / "examples/shop/10-workloads.yaml")],
+                check=True,
+            )
+            subprocess.run(
+                [*kubectl, "-n", NS, "rollout", "status", "deployment/checkout", "--timeout=60s"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            exporter = cleanup.enter_context(ShopExporter(api, [Scope(NS)], seed=3))
+            prom = cleanup.enter_context(PrometheusServer([exporter.address], scrape_interval=1))
+            prom.wait_scraping()
+            opa = cleanup.enter_context(OpaServer(REPO / "policies"))
+            line(f"Prometheus {prom.url}, OPA {opa.url}, exporter {exporter.url}")
+
+            say("3. GRACE: `grace run` with the OPA server as its policy engine")
+            operator = OperatorProcess(
+                str(cluster.kubeconfig),
+                prom.url,
+                workdir / "operator",
+                "--policy-engine=opa",
+                f"--opa-url={opa.url}",
+                "--namespace=shop",
+            )
+            operator.start()
+            cleanup.callback(operator.stop)
+            line(f"operator pid {operator.proc.pid if operator.proc else '?'}, log {operator.log}")
+            docs = [
+                fast(d)
+                for f in ("20-healthnodes.yaml", "30-playbooks.yaml")
+                for d in yaml.safe_load_all((REPO / "examples/shop" / f).read_text())
+                if d
+            ]
+            for doc in docs:
+                plural = doc["kind"].lower() + "s"
+                custom.create_namespaced_custom_object("grace.dev", "v1alpha1", NS, plural, doc)
+            line(
+                "HealthNodes checkout, payments-db and three Playbooks applied (demo-speed intervals)"
+            )
+
+            def node(name: str) -> HealthNode:
+                raw = custom.get_namespaced_custom_object(
+                    "grace.dev", "v1alpha1", NS, "healthnodes", name
+                )
+                return HealthNode.model_validate(raw)
+
+            wait("checkout Healthy", lambda: node("checkout").status.phase.value == "Healthy", 60)
+            line("checkout is Healthy")
+            subprocess.run([*kubectl, "-n", NS, "get", "healthnodes"], check=True)
+
+            say(f"4. a bad release: checkout's image becomes {BAD_IMAGE}")
+            apps.patch_namespaced_deployment(
+                "checkout",
+                NS,
+                {
+                    "spec": {
+                        "template": {"spec": {"containers": [{"name": "app", "image": BAD_IMAGE}]}}
+                    }
+                },
+            )
+            seen: set[str] = set()
+
+            def show_node() -> None:
+                n = node("checkout")
+                key = f"node:{n.status.phase.value}"
+                if key not in seen:
+                    seen.add(key)
+                    worst = max(n.status.signals, key=lambda s: s.value or 0.0, default=None)
+                    detail = (
+                        f" ({worst.name}={worst.value:.3f})"
+                        if worst and worst.value is not None
+                        else ""
+                    )
+                    line(f"[checkout] {n.status.phase.value}{detail}")
+
+            wait(
+                "checkout Critical",
+                lambda: node("checkout").status.phase.value == "Critical",
+                90,
+                show_node,
+            )
+            show_node()
+
+            def mission() -> Mission | None:
+                items = custom.list_namespaced_custom_object(
+                    "grace.dev", "v1alpha1", NS, "missions"
+                )["items"]
+                auto = [m for m in items if m["spec"].get("healthNode") == "checkout"]
+                return Mission.model_validate(auto[0]) if auto else None
+
+            def show_timeline() -> None:
+                show_node()
+                m = mission()
+                if m is None:
+                    return
+                for ev in m.status.timeline:
+                    key = f"{ev.time.isoformat()}:{ev.event}"
+                    if key not in seen:
+                        seen.add(key)
+                        line(
+                            f"[{m.metadata.name} {m.status.progress or ''}] {ev.event}: {ev.message}"
+                        )
+
+            say("5. GRACE proposes a Mission; the policy decides")
+            m = wait("a Mission", mission, 60, show_timeline)
+
+            def awaiting() -> Mission | None:
+                x = mission()
+                return x if x is not None and x.status.approval is not None else None
+
+            def finished() -> Mission | None:
+                x = mission()
+                return x if x is not None and x.status.phase.value in _FINAL else None
+
+            m = wait("the approval request", awaiting, 90, show_timeline)
+            show_timeline()
+            assert m.status.approval is not None
+            request = m.status.approval.request
+            say(f"6. alice approves with `kubectl grace approve {request}`")
+            env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+            env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+            approve = [
+                str(bins.kubectl),
+                "grace",
+                "approve",
+                request,
+                "-n",
+                NS,
+                f"--context={CONTEXT}-alice",
+                "--reason=bad release confirmed, roll it back",
+            ]
+            line("$ " + " ".join(approve[1:]))
+            subprocess.run(approve, check=True, env=env)
+
+            say("7. the rollback runs and is verified against the real metrics")
+            done = wait("the Mission to finish", finished, 240, show_timeline)
+            show_timeline()
+            line(f"Mission {done.metadata.name}: {done.status.phase.value} — {done.status.message}")
+            if done.status.verification:
+                for c in done.status.verification.checks:
+                    line(
+                        f"  check {c.signal}: expected {c.expected}, observed {c.observed}, passed={c.passed}"
+                    )
+            wait(
+                "checkout Healthy again",
+                lambda: node("checkout").status.phase.value == "Healthy",
+                90,
+                show_node,
+            )
+            show_node()
+            subprocess.run(
+                [*kubectl, "-n", NS, "get", "healthnodes,missions,approvalrequests"], check=True
+            )
+
+            say("8. the signed ledger: every decision and outcome, verified")
+            verify = [
+                sys.executable,
+                "-m",
+                "grace.cli.main",
+                "ledger",
+                "verify",
+                str(operator.ledger),
+                "--public-key",
+                str(operator.public_key),
+            ]
+            result = subprocess.run(verify, capture_output=True, text=True)
+            for out in (result.stdout + result.stderr).strip().splitlines():
+                line(out)
+            if result.returncode != 0 or done.status.phase.value != "Succeeded":
+                say("demo FAILED")
+                return 1
+            say("demo finished: Mission Succeeded, ledger verified")
+            return 0
+        except KeyboardInterrupt:
+            print("\ninterrupted: cleaning up", file=sys.stderr)
+            return 130
+        finally:
+            if not args.keep:
+                say("stopping everything the demo started")
+
+
+_FINAL = {"Succeeded", "Failed", "RolledBack", "Denied", "Expired", "TimedOut", "Aborted"}
+
+
+def _exists(read: Callable[..., Any], *args: Any) -> bool:
+    from kubernetes import client
+
     try:
-        say("starting a real local control plane (etcd, kube-apiserver, scheduler, KWOK nodes)")
-        t0 = time.monotonic()
-        cluster.up()
-        print(f"    up in {time.monotonic() - t0:.1f}s at {cluster.server}")
-        api = config.new_client_from_config(str(cluster.kubeconfig), context=CONTEXT)
-        say("installing the GRACE CRDs")
-        install_crds(api)
-        kubectl = [str(bins.kubectl), f"--kubeconfig={cluster.kubeconfig}"]
-        subprocess.run([*kubectl, "create", "namespace", "shop"], check=False)
-        say("applying the shop: checkout -> payments-db, three playbooks")
-        subprocess.run(
-            [*kubectl, "-n", "shop", "apply", "-f", str(REPO / "examples" / "shop")], check=True
-        )
-        subprocess.run(
-            [*kubectl, "-n", "shop", "rollout", "status", "deployment/checkout", "--timeout=60s"],
-            check=True,
-        )
-        say("what the cluster now holds")
-        subprocess.run(
-            [*kubectl, "-n", "shop", "get", "deployments,pods,healthnodes,playbooks"], check=True
-        )
-        say("demo finished")
-        return 0
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        if not args.keep:
-            say("stopping everything the demo started")
-            cluster.down()
+        read(*args)
+        return True
+    except client.ApiException as e:
+        if e.status == 404:
+            return False
+        raise

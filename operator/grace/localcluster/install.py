@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client
 
 from grace.api import crdgen
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def install_crds(api_client: Any, timeout: float = 60.0) -> None:
@@ -40,4 +43,59 @@ def _established(ext: Any, name: str) -> bool:
     crd = ext.read_custom_resource_definition(name)
     return any(
         c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])
+    )
+
+
+OPERATOR_NAMESPACE = "grace-system"
+
+OPEN_POLICY = {
+    "changeWindows": "[]",
+    "protectedNamespaces": "[kube-system]",
+    "maxConcurrentPerNamespace": "1",
+    "maxConcurrentCluster": "20",
+    "maxPerNamespacePerHour": "100",
+}
+
+
+def ensure_policy_configmap(api: Any, data: dict[str, str] | None = None) -> None:
+    """Write the policy ConfigMap the operator reads (default: no change-window limits,
+    generous budgets: what the tests and the demo run under)."""
+    core = client.CoreV1Api(api)
+    try:
+        core.create_namespace({"metadata": {"name": OPERATOR_NAMESPACE}})
+    except client.ApiException as e:
+        if e.status != 409:
+            raise
+    body = {"metadata": {"name": "grace-policy"}, "data": data or OPEN_POLICY}
+    try:
+        core.replace_namespaced_config_map("grace-policy", OPERATOR_NAMESPACE, body)
+    except client.ApiException as e:
+        if e.status != 404:
+            raise
+        core.create_namespaced_config_map(OPERATOR_NAMESPACE, body)
+
+
+def grant(api: Any, namespace: str, user: str, role: str) -> None:
+    """Bind one of the chart's user ClusterRoles to `user` in `namespace`."""
+    import yaml
+
+    rbac = client.RbacAuthorizationV1Api(api)
+    for doc in yaml.safe_load_all((REPO / "charts/grace/templates/user-roles.yaml").read_text()):
+        if doc and doc["metadata"]["name"] == role:
+            try:
+                rbac.create_cluster_role(doc)
+            except client.ApiException as e:
+                if e.status != 409:
+                    raise
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": f"{role}-{user}"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role,
+            },
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+        },
     )
