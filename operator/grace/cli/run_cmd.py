@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--identity", default=d.identity, help="user automatic Missions are requested by"
     )
+    p.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="one of several replicas: act only while holding the grace-leader Lease",
+    )
     p.set_defaults(func=_run)
 
 
@@ -60,5 +65,6 @@ def _run(args: argparse.Namespace) -> int:
         approval_ttl=args.approval_ttl,
         metrics_port=args.metrics_port,
         identity=args.identity,
+        leader_elect=args.leader_elect,
     )
     return run(config)

@@ -26,7 +26,6 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.watching.server_timeout = 60
     settings.watching.client_timeout = 70
     settings.networking.request_timeout = 30
-    settings.peering.standalone = runtime.config.standalone
     watch = PolicyDataWatch(runtime)
     await watch.load()  # the first decision already sees the ConfigMap
     runtime.background.append(asyncio.create_task(watch.run()))

@@ -126,13 +126,35 @@ def run(config: OperatorConfig) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await kopf.operator(
-            clusterwide=not config.namespaces,
-            namespaces=config.namespaces,
-            memo=runtime,
-            standalone=config.standalone,
-            stop_flag=stop,
-        )
+        election = None
+        if config.leader_elect:
+            from grace.runtime.leader import LeaderElection, identity
+
+            election = LeaderElection(
+                runtime.kube.coordination, config.operator_namespace, identity()
+            )
+            if not await election.acquire(stop):
+                return
+            lost = asyncio.Event()
+            keeper = asyncio.create_task(election.keep(lost, stop))
+            lost_watch = asyncio.create_task(lost.wait())
+            lost_watch.add_done_callback(lambda _: stop.set())
+        try:
+            await kopf.operator(
+                clusterwide=not config.namespaces,
+                namespaces=config.namespaces,
+                memo=runtime,
+                standalone=True,
+                stop_flag=stop,
+            )
+        finally:
+            if election is not None:
+                keeper.cancel()
+                lost_watch.cancel()
+                if not lost.is_set():
+                    await election.resign()
+                else:
+                    raise SystemExit(1)  # lost the lease: exit so no stale state lingers
 
     asyncio.run(main())
     return 0

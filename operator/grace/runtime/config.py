@@ -39,5 +39,7 @@ class OperatorConfig(BaseModel):
         default="system:serviceaccount:grace-system:grace",
         description="Who automatic Missions are requested by (the operator's own user).",
     )
-    standalone: bool = True
-    peering_priority: int = 0
+    leader_elect: bool = Field(
+        default=False,
+        description="Run as one of several replicas: only the holder of the grace-leader Lease acts.",
+    )

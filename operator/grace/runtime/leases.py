@@ -25,11 +25,15 @@ def _now() -> dt.datetime:
 def acquire(coordination: Any, namespace: str, kind: str, name: str, holder: str) -> str | None:
     """Take or renew the target's Lease for `holder`. Returns None when held, else the holder
     that has it (a live Lease of someone else is never taken over; an expired one is)."""
-    lname = lease_name(kind, name)
+    return take(coordination, namespace, lease_name(kind, name), holder, LEASE_SECONDS)
+
+
+def take(coordination: Any, namespace: str, lname: str, holder: str, duration: int) -> str | None:
+    """Take or renew Lease `lname` for `holder` (None), or name the live holder that has it."""
     now = _now()
     spec = {
         "holderIdentity": holder,
-        "leaseDurationSeconds": LEASE_SECONDS,
+        "leaseDurationSeconds": duration,
         "acquireTime": now.isoformat(),
         "renewTime": now.isoformat(),
     }
@@ -47,12 +51,12 @@ def acquire(coordination: Any, namespace: str, kind: str, name: str, holder: str
             return None
         except client.ApiException as conflict:
             if conflict.status == 409:
-                return acquire(coordination, namespace, kind, name, holder)
+                return take(coordination, namespace, lname, holder, duration)
             raise
     current = lease.spec.holder_identity
     renew = lease.spec.renew_time
-    duration = lease.spec.lease_duration_seconds or LEASE_SECONDS
-    expired = renew is None or (now - renew).total_seconds() > duration
+    held_for = lease.spec.lease_duration_seconds or duration
+    expired = renew is None or (now - renew).total_seconds() > held_for
     if current and current != holder and not expired:
         return str(current)
     if current == holder:
@@ -65,14 +69,18 @@ def acquire(coordination: Any, namespace: str, kind: str, name: str, holder: str
         coordination.replace_namespaced_lease(lname, namespace, body)
     except client.ApiException as e:
         if e.status == 409:  # someone else moved it first: look again
-            return acquire(coordination, namespace, kind, name, holder)
+            return take(coordination, namespace, lname, holder, duration)
         raise
     return None
 
 
 def release(coordination: Any, namespace: str, kind: str, name: str, holder: str) -> None:
-    """Give the Lease up if `holder` still has it (idempotent)."""
-    lname = lease_name(kind, name)
+    """Give the target's Lease up if `holder` still has it (idempotent)."""
+    give_up(coordination, namespace, lease_name(kind, name), holder)
+
+
+def give_up(coordination: Any, namespace: str, lname: str, holder: str) -> None:
+    """Delete Lease `lname` if `holder` still has it (idempotent)."""
     try:
         lease = coordination.read_namespaced_lease(lname, namespace)
     except client.ApiException as e:

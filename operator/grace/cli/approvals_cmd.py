@@ -1,0 +1,527 @@
+"""`kubectl grace approvals|approve|deny`: decide ApprovalRequests as yourself, from a terminal.
+
+A decision is two annotations on the ApprovalRequest. The plugin asks the API server who you
+are (a SelfSubjectReview, what `kubectl auth whoami` does) and writes that name into
+`grace.dev/decided-by`; the chart's ValidatingAdmissionPolicy refuses any other name, and
+refuses an approval by the user who requested the Mission. The plugin adds convenience, never
+authority: everything it does is one `kubectl annotate` away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from grace.api.approval import (
+    DECIDED_BY_ANNOTATION,
+    DECISION_ANNOTATION,
+    REASON_ANNOTATION,
+    ApprovalPurpose,
+    ApprovalState,
+)
+from grace.api.common import GROUP, VERSION
+
+PLURAL = "approvalrequests"
+EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
+REASONS_WIDTH = 60
+"""The REASONS column is cut to this many characters unless `-o wide`."""
+
+Verdict = Literal["approve", "deny"]
+
+KUBECTL_LIST = """\
+plain kubectl equivalent:
+  kubectl get approvalrequests -n NAMESPACE      (short name: ar; -A for every namespace)
+  kubectl get ar NAME -o yaml                    (the question, the reasons, spec.expiresAt)
+"""
+
+KUBECTL_DECIDE = """\
+plain kubectl equivalent (the API server checks decided-by is you):
+  kubectl annotate approvalrequest NAME -n NAMESPACE \\
+    grace.dev/decision={verdict} \\
+    grace.dev/decided-by="$(kubectl auth whoami -o jsonpath='{{.status.userInfo.username}}')" \\
+    grace.dev/reason="why"
+"""
+
+
+class CommandError(Exception):
+    """Something the user must fix (or be told): printed as one line, exit code attached."""
+
+    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ---- pure: rows, table, patches, messages --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovalRow:
+    """One ApprovalRequest as a person deciding it needs to see it."""
+
+    namespace: str
+    name: str
+    mission: str
+    purpose: str
+    risk: str
+    requested_by: str
+    state: str
+    reasons: tuple[str, ...]
+    question: str
+    created: datetime | None
+    expires: datetime | None
+    decided_by: str
+    decision: str
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def row_of(obj: Mapping[str, Any]) -> ApprovalRow:
+    """Read an ApprovalRequest leniently: a listing must not die on one odd object."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    return ApprovalRow(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        mission=str(spec.get("mission", "")),
+        purpose=str(spec.get("purpose", ApprovalPurpose.RUN.value)),
+        risk=str(spec.get("risk", "")),
+        requested_by=str(spec.get("requestedBy") or ""),
+        state=str(status.get("state") or ApprovalState.PENDING.value),
+        reasons=tuple(str(r) for r in spec.get("reasons") or ()),
+        question=str(spec.get("question", "")),
+        created=_time(meta.get("creationTimestamp")),
+        expires=_time(spec.get("expiresAt")),
+        decided_by=str(status.get("decidedBy") or annotations.get(DECIDED_BY_ANNOTATION) or ""),
+        decision=str(annotations.get(DECISION_ANNOTATION, "")),
+    )
+
+
+def is_open(row: ApprovalRow, now: datetime) -> bool:
+    """Still waiting for a human: Pending, not yet annotated, not past its expiry."""
+    if row.state != ApprovalState.PENDING.value or row.decision:
+        return False
+    return row.expires is None or now < row.expires
+
+
+def human_duration(delta: timedelta) -> str:
+    """kubectl's AGE format (k8s.io/apimachinery duration.HumanDuration)."""
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        seconds = 0
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        s = seconds % 60
+        return f"{minutes}m{s}s" if s else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        m = minutes % 60
+        return f"{hours}h{m}m" if m else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        h = hours % 24
+        return f"{hours // 24}d{h}h" if h else f"{hours // 24}d"
+    days = hours // 24
+    if days < 365 * 2:
+        return f"{days}d"
+    if days < 365 * 8:
+        d = days % 365
+        return f"{days // 365}y{d}d" if d else f"{days // 365}y"
+    return f"{days // 365}y"
+
+
+def expires_in(row: ApprovalRow, now: datetime) -> str:
+    if row.expires is None:
+        return "<none>"
+    if now >= row.expires:
+        return "expired"
+    return human_duration(row.expires - now)
+
+
+def _cut(text: str, width: int | None) -> str:
+    if width is None or len(text) <= width:
+        return text
+    return text[: width - 3] + "..."
+
+
+def render_table(
+    rows: Sequence[ApprovalRow],
+    now: datetime,
+    *,
+    all_namespaces: bool = False,
+    show_state: bool = False,
+    wide: bool = False,
+) -> str:
+    """kubectl-style columns: what a person needs to decide, oldest request first."""
+    header = ["NAME", "MISSION", "PURPOSE", "RISK", "REQUESTED-BY", "AGE", "EXPIRES"]
+    if show_state:
+        header[2:2] = ["STATE", "DECIDED-BY"]
+    if all_namespaces:
+        header.insert(0, "NAMESPACE")
+    header.append("REASONS")
+    body: list[list[str]] = []
+    ordered = sorted(rows, key=lambda r: (r.created or now, r.namespace, r.name))
+    for r in ordered:
+        line = [
+            r.name,
+            r.mission,
+            r.purpose,
+            r.risk or "<none>",
+            r.requested_by or "<none>",
+            human_duration(now - r.created) if r.created else "<unknown>",
+            expires_in(r, now) if r.state == ApprovalState.PENDING.value else "-",
+        ]
+        if show_state:
+            line[2:2] = [shown_state(r), r.decided_by or "-"]
+        if all_namespaces:
+            line.insert(0, r.namespace)
+        line.append(
+            _cut("; ".join(r.reasons) or r.question or "-", None if wide else REASONS_WIDTH)
+        )
+        body.append(line)
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header) - 1)]
+    lines = []
+    for row in [header, *body]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        lines.append("   ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def row_json(row: ApprovalRow) -> dict[str, Any]:
+    out = asdict(row)
+    out["reasons"] = list(row.reasons)
+    for key in ("created", "expires"):
+        value = out[key]
+        out[key] = value.isoformat().replace("+00:00", "Z") if value else None
+    return out
+
+
+def decision_patch(verdict: Verdict, user: str, reason: str | None) -> dict[str, Any]:
+    """The merge patch `kubectl annotate` would send: decision and decider in one request."""
+    annotations = {DECISION_ANNOTATION: verdict, DECIDED_BY_ANNOTATION: user}
+    if reason:
+        annotations[REASON_ANNOTATION] = reason
+    return {"metadata": {"annotations": annotations}}
+
+
+def not_decidable(row: ApprovalRow, now: datetime) -> str | None:
+    """Why this request can no longer be decided, or None when it can."""
+    where = f"ApprovalRequest {row.name}"
+    if row.decision:
+        by = f" by {row.decided_by}" if row.decided_by else ""
+        return f"{where} was already decided ({row.decision}{by}): a decision is final"
+    if row.state != ApprovalState.PENDING.value:
+        by = f" by {row.decided_by}" if row.decided_by else ""
+        return f"{where} is already {row.state}{by}: there is nothing left to decide"
+    if row.expires is not None and now >= row.expires:
+        return f"{where} expired at {row.expires.isoformat()}: its Mission ends Expired"
+    return None
+
+
+def outcome(row: ApprovalRow, verdict: Verdict) -> str:
+    """What the decision means for the Mission, in the words of its purpose."""
+    if row.purpose == ApprovalPurpose.KEEP.value:
+        return (
+            f"Mission {row.mission} keeps its change"
+            if verdict == "approve"
+            else f"Mission {row.mission} rolls back to its safe-hold"
+        )
+    return (
+        f"Mission {row.mission} may run"
+        if verdict == "approve"
+        else f"Mission {row.mission} will not run"
+    )
+
+
+def api_message(status: int | None, body: Any, reason: str | None = None) -> str:
+    """The API server's own words for a refused request (the admission policy's message)."""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    if isinstance(text, str) and text:
+        try:
+            message = json.loads(text).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        if message:
+            return policy_refusal(str(message))
+        return text.strip()
+    return f"HTTP {status}: {reason or 'no message'}"
+
+
+def policy_refusal(message: str) -> str:
+    """Put an admission policy's own sentence first and name the policy after it."""
+    match = _POLICY_DENIAL.search(message)
+    if match is None:
+        return message
+    return f"{match['why']} (ValidatingAdmissionPolicy {match['policy']})"
+
+
+_POLICY_DENIAL = re.compile(
+    r"ValidatingAdmissionPolicy '(?P<policy>[^']+)' with binding '[^']*' denied request: "
+    r"(?P<why>.+)$",
+    re.DOTALL,
+)
+
+
+def shown_state(row: ApprovalRow) -> str:
+    """The state column: a decision written but not yet taken up by the operator shows too."""
+    if row.state == ApprovalState.PENDING.value and row.decision:
+        return f"{row.decision} (being applied)"
+    return row.state
+
+
+# ---- edges: the kube client -------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """A client for the chosen kube context and the namespace commands default to."""
+
+    api: Any
+    namespace: str
+
+    def custom(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api)
+
+    def whoami(self) -> str:
+        """The user name the API server knows us by (`kubectl auth whoami`)."""
+        from kubernetes import client
+
+        review = client.AuthenticationV1Api(self.api).create_self_subject_review(
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        )
+        username = review.status.user_info.username if review.status else None
+        if not username:
+            raise CommandError("the API server did not say who you are (SelfSubjectReview)")
+        return str(username)
+
+
+def connect(
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    impersonate: str | None = None,
+    group: str | None = None,
+) -> Session:
+    """The chosen context's client; `impersonate` acts as another user, like `kubectl --as`."""
+    from kubernetes import config
+
+    try:
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        chosen = next((c for c in contexts if c["name"] == context), None) if context else active
+        if context and chosen is None:
+            raise CommandError(f"no context {context!r} in the kubeconfig", EXIT_ERROR)
+        api = config.new_client_from_config(config_file=kubeconfig, context=context)
+    except config.ConfigException as e:
+        raise CommandError(f"cannot load the kubeconfig: {e}", EXIT_ERROR) from e
+    if impersonate:
+        api.set_default_header("Impersonate-User", impersonate)
+        if group:
+            api.set_default_header("Impersonate-Group", group)
+    default = ((chosen or {}).get("context") or {}).get("namespace") or "default"
+    return Session(api, namespace or default)
+
+
+def _call(what: str, fn: Callable[[], Any], *, missing_ok: bool = False) -> Any:
+    """Run one API call; a refusal becomes a CommandError carrying the API server's words."""
+    from kubernetes import client
+
+    try:
+        return fn()
+    except client.ApiException as e:
+        if missing_ok and e.status == 404:
+            return None
+        message = api_message(e.status, e.body, e.reason)
+        code = EXIT_ERROR if e.status is None or e.status >= 500 else EXIT_REFUSED
+        raise CommandError(f"{what}: {message}", code) from e
+    except CommandError:
+        raise
+    except Exception as e:  # connection refused, TLS, DNS: not the user's request at fault
+        raise CommandError(f"{what}: cannot reach the API server: {e}", EXIT_ERROR) from e
+
+
+def _list(session: Session, all_namespaces: bool) -> list[ApprovalRow]:
+    custom = session.custom()
+    if all_namespaces:
+        found = _call(
+            "listing approvalrequests",
+            lambda: custom.list_cluster_custom_object(GROUP, VERSION, PLURAL),
+        )
+    else:
+        found = _call(
+            f"listing approvalrequests in namespace {session.namespace}",
+            lambda: custom.list_namespaced_custom_object(GROUP, VERSION, session.namespace, PLURAL),
+        )
+    return [row_of(item) for item in found.get("items", [])]
+
+
+def _get(session: Session, plural: str, name: str) -> dict[str, Any] | None:
+    custom = session.custom()
+    found: dict[str, Any] | None = _call(
+        f"reading {plural[:-1]} {name}",
+        lambda: custom.get_namespaced_custom_object(
+            GROUP, VERSION, session.namespace, plural, name
+        ),
+        missing_ok=True,
+    )
+    return found
+
+
+def _find(session: Session, name: str) -> dict[str, Any]:
+    """The request called `name`, or else the one a Mission called `name` is waiting on."""
+    found = _get(session, PLURAL, name)
+    if found is not None:
+        return found
+    mission = _get(session, "missions", name) or {}
+    request = ((mission.get("status") or {}).get("approval") or {}).get("request")
+    found = _get(session, PLURAL, request) if request else None
+    if found is None:
+        raise CommandError(f'approvalrequest "{name}" not found in namespace {session.namespace}')
+    return found
+
+
+# ---- commands ---------------------------------------------------------------------------------
+
+
+def _connection_args(p: argparse.ArgumentParser, listing: bool = False) -> None:
+    p.add_argument("-n", "--namespace", help="namespace (default: the context's namespace)")
+    if listing:
+        p.add_argument(
+            "-A", "--all-namespaces", action="store_true", help="list in every namespace"
+        )
+    p.add_argument("--context", help="kube context to use (default: the current context)")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    p.add_argument("--as", dest="as_user", metavar="USER", help="act as USER (impersonation)")
+    p.add_argument("--as-group", metavar="GROUP", help="a group to impersonate with --as")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    listing = sub.add_parser(
+        "approvals",
+        help="list pending ApprovalRequests: mission, risk, reasons, age",
+        description="ApprovalRequests still waiting for a human (Pending, undecided, unexpired).",
+        epilog=KUBECTL_LIST,
+        formatter_class=raw,
+    )
+    _connection_args(listing, listing=True)
+    listing.add_argument(
+        "--all", action="store_true", help="also show decided and expired requests"
+    )
+    listing.add_argument(
+        "-o", "--output", choices=["table", "wide", "json"], default="table", help="format"
+    )
+    listing.set_defaults(func=_approvals)
+
+    for verdict, what in (
+        ("approve", "approve an ApprovalRequest (or the one a Mission NAME waits on)"),
+        ("deny", "deny an ApprovalRequest (or the one a Mission NAME waits on); needs --reason"),
+    ):
+        p = sub.add_parser(
+            verdict,
+            help=what,
+            description=what.capitalize()
+            + ". The decision is signed with your own user name, from a SelfSubjectReview.",
+            epilog=KUBECTL_DECIDE.format(verdict=verdict),
+            formatter_class=raw,
+        )
+        p.add_argument("name", metavar="NAME", help="ApprovalRequest (or Mission) name")
+        p.add_argument(
+            "--reason",
+            required=verdict == "deny",
+            help="why (recorded on the request, the Mission and the ledger)",
+        )
+        _connection_args(p)
+        p.set_defaults(func=_decide, verdict=verdict)
+
+
+def _run(args: argparse.Namespace, body: Callable[[argparse.Namespace], int]) -> int:
+    try:
+        return body(args)
+    except CommandError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+
+
+def _approvals(args: argparse.Namespace) -> int:
+    return _run(args, _approvals_body)
+
+
+def _approvals_body(args: argparse.Namespace) -> int:
+    session = connect(args.kubeconfig, args.context, args.namespace, args.as_user, args.as_group)
+    now = datetime.now(UTC)
+    rows = _list(session, args.all_namespaces)
+    shown = rows if args.all else [r for r in rows if is_open(r, now)]
+    if args.output == "json":
+        print(json.dumps([row_json(r) for r in shown], indent=2))
+        return EXIT_OK
+    if not shown:
+        where = "any namespace" if args.all_namespaces else f"namespace {session.namespace}"
+        kind = "ApprovalRequests" if args.all else "pending ApprovalRequests"
+        print(f"No {kind} in {where}.")
+        return EXIT_OK
+    print(
+        render_table(
+            shown,
+            now,
+            all_namespaces=args.all_namespaces,
+            show_state=args.all,
+            wide=args.output == "wide",
+        )
+    )
+    return EXIT_OK
+
+
+def _decide(args: argparse.Namespace) -> int:
+    return _run(args, _decide_body)
+
+
+def _decide_body(args: argparse.Namespace) -> int:
+    verdict: Verdict = args.verdict
+    reason = (args.reason or "").strip() or None
+    if verdict == "deny" and not reason:
+        raise CommandError("deny needs --reason: say why, it is recorded", EXIT_ERROR)
+    session = connect(args.kubeconfig, args.context, args.namespace, args.as_user, args.as_group)
+    user = _call("asking the API server who you are", session.whoami)
+    row = row_of(_find(session, args.name))
+    blocked = not_decidable(row, datetime.now(UTC))
+    if blocked:
+        raise CommandError(blocked)
+    custom = session.custom()
+    _call(
+        f"{verdict} approvalrequest {row.name} refused by the API server",
+        lambda: custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            session.namespace,
+            PLURAL,
+            row.name,
+            decision_patch(verdict, user, reason),
+        ),
+    )
+    past = "approved" if verdict == "approve" else "denied"
+    print(f"approvalrequest/{row.name} {past} by {user}: {outcome(row, verdict)}")
+    return EXIT_OK
