@@ -18,7 +18,15 @@ REPO = Path(__file__).resolve().parents[3]
 class OperatorProcess:
     """`grace run` in its own process, so a test can kill -9 it and start it again."""
 
-    def __init__(self, kubeconfig: str, prometheus_url: str, workdir: Path, *extra: str) -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        prometheus_url: str,
+        workdir: Path,
+        *extra: str,
+        name: str = "operator",
+    ) -> None:
+        """Replicas share `workdir` (so the signing key and a file ledger) and differ by `name`."""
         self.kubeconfig = kubeconfig
         self.prometheus_url = prometheus_url
         self.workdir = workdir
@@ -26,7 +34,7 @@ class OperatorProcess:
         self.key = workdir / "signing-key.pem"
         self.public_key = workdir / "signing-key.pub.pem"
         self.ledger = workdir / "ledger.jsonl"
-        self.log = workdir / "operator.log"
+        self.log = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ class OperatorConfig(BaseModel):
     opa_url: str = "http://127.0.0.1:8181"
     policy_dir: Path = Path("policies")
     policy_configmap: str = Field(
-        default="grace-policy-data",
+        default="grace-policy",
         description="ConfigMap (in the operator namespace) with policy data.",
     )
     operator_namespace: str = "grace-system"

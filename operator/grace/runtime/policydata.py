@@ -19,6 +19,7 @@ class PolicyDataWatch:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.reloader = PolicyDataReloader(rt.governor)
+        self.source: str | None = None
 
     async def load(self) -> None:
         cfg = self.rt.config
@@ -30,6 +31,15 @@ class PolicyDataWatch:
                 cfg.policy_configmap,
             )
             self.reloader.apply(data)
+            source = "defaults" if data is None else "ConfigMap"
+            if source != self.source:
+                self.source = source
+                where = f"{cfg.operator_namespace}/{cfg.policy_configmap}"
+                log.info(
+                    "policy data from %s: %s",
+                    where if data is not None else f"built-in defaults ({where} not found)",
+                    self.reloader.current.wire(),
+                )
         except PolicyDataError as e:
             log.error("policy ConfigMap %s ignored: %s", cfg.policy_configmap, e)
         except PolicyEngineError as e:
