@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from tests.e2e.scenario import approve, items
 from tests.support.kube import apply, wait_for
 
 MISSIONS = 20
-NS_LEDGER = "grace-system"
+OPERATOR_NS = "grace-system"
 
 
 def _workload(i: int) -> list[dict[str, Any]]:
@@ -82,7 +83,7 @@ def _mission(i: int) -> dict[str, Any]:
 
 def _leader_pid(api: Any) -> int | None:
     try:
-        lease = client.CoordinationV1Api(api).read_namespaced_lease("grace-leader", NS_LEDGER)
+        lease = client.CoordinationV1Api(api).read_namespaced_lease("grace-leader", OPERATOR_NS)
     except client.ApiException:
         return None
     holder = lease.spec.holder_identity or ""
@@ -93,13 +94,12 @@ def test_two_replicas_survive_repeated_leader_kills(
     cluster: ClusterUnderTest, api: Any, dyn: Any, namespace: str, tmp_path: Path
 ) -> None:
     core = client.CoreV1Api(api)
-    ensure_policy_configmap(api, {**OPEN_POLICY, "maxConcurrentPerNamespace": "50"})
-    for ns in (f"{NS_LEDGER}-witness",):
-        try:
-            core.create_namespace({"metadata": {"name": ns}})
-        except client.ApiException as e:
-            if e.status != 409:
-                raise
+    ensure_policy_configmap(
+        api, {**OPEN_POLICY, "maxConcurrentPerNamespace": "50", "maxConcurrentCluster": "100"}
+    )
+    ledger_ns = f"ledger-{secrets.token_hex(4)}"  # a ledger of its own: one signing key
+    for ns in (ledger_ns, f"{ledger_ns}-witness"):
+        core.create_namespace({"metadata": {"name": ns}})
     grant(api, namespace, "alice", "grace-approver")
     apply(dyn, [RESTART], namespace)
     for i in range(MISSIONS):
@@ -118,7 +118,7 @@ def test_two_replicas_survive_repeated_leader_kills(
         args = (
             "--leader-elect",
             "--ledger-backend=configmap",
-            f"--ledger-namespace={NS_LEDGER}",
+            f"--ledger-namespace={ledger_ns}",
             f"--namespace={namespace}",
         )
         replicas = [
@@ -185,7 +185,7 @@ def test_two_replicas_survive_repeated_leader_kills(
             "ledger",
             "verify",
             "--from-cluster",
-            f"--ledger-namespace={NS_LEDGER}",
+            f"--ledger-namespace={ledger_ns}",
             "--public-key",
             str(replicas[0].public_key),
             "--context",
@@ -196,3 +196,5 @@ def test_two_replicas_survive_repeated_leader_kills(
         env={"KUBECONFIG": cluster.kubeconfig, "PATH": "/usr/bin:/bin"},
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    for ns in (ledger_ns, f"{ledger_ns}-witness"):
+        core.delete_namespace(ns)
