@@ -205,6 +205,7 @@ def test_configmap_ledger_gets_a_witness_namespace_kept_on_uninstall() -> None:
     ns = one(render(), "Namespace")
     assert ns["metadata"]["name"] == "grace-system-witness"
     assert ns["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert ns["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == "Prune=false"
     assert not of_kind(render(), "PersistentVolumeClaim")
 
 

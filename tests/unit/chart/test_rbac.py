@@ -21,9 +21,6 @@ KINDS = ("healthnodes", "playbooks", "missions", "approvalrequests")
 def _own_kinds(scope: str) -> list[tuple[str, str, str]]:
     rows = [(scope, f"grace.dev/{k}", "get list watch") for k in KINDS]
     rows += [(scope, f"grace.dev/{k}/status", "patch") for k in KINDS]
-    rows += [
-        (scope, f"grace.dev/{k}", "patch") for k in ("healthnodes", "missions", "approvalrequests")
-    ]
     rows += [(scope, f"grace.dev/{k}", "create") for k in ("missions", "approvalrequests")]
     return rows
 
@@ -135,12 +132,11 @@ def test_invariants_hold_for_every_shape(values: dict[str, Any]) -> None:
 def _write_allowed(g: Grant) -> bool:
     """Writes go to GRACE's kinds, Events, Leases, the ledger, and the playbook targets only."""
     if g.group == "grace.dev":
+        # status only, and new Missions and ApprovalRequests: never a user's spec or metadata
         kind, _, sub = g.resource.partition("/")
         if sub == "status":
             return g.verb == "patch"
-        return (g.verb == "patch" and kind != "playbooks") or (
-            g.verb == "create" and kind in ("missions", "approvalrequests")
-        )
+        return g.verb == "create" and kind in ("missions", "approvalrequests")
     allowed = {
         ("", "events"): {"create"},
         ("coordination.k8s.io", "leases"): {"create", "update", "delete"},

@@ -52,6 +52,7 @@ def test_argocd_installs_the_chart_with_values_it_accepts() -> None:
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--identity=system:serviceaccount:grace-system:grace" in args
     assert any(d["kind"] == "ServiceMonitor" for d in docs)
+    assert not any(d["kind"] == "Secret" for d in docs), "Argo CD cannot keep a generated key"
 
 
 def test_argocd_syncs_only_grace_objects() -> None:

@@ -1,0 +1,43 @@
+"""Every object the chart renders is accepted by the real API server (server-side dry run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.unit.chart.chart import render
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"watchNamespaces": ["default"], "replicaCount": 2}, {"ledger": {"backend": "file"}}],
+    ids=["default", "namespaced-two-replicas", "file-ledger"],
+)
+def test_api_server_accepts_the_whole_rendered_chart(dyn: Any, values: dict[str, Any]) -> None:
+    """CRDs, Deployment, RBAC, Secret, ConfigMaps, PVC, admission policy: a dry-run apply of all
+    of it (the real apply of the RBAC is in test_chart_rbac.py; this one changes nothing)."""
+    docs = render(values, namespace="grace-system", include_crds=True)
+    kinds = {d["kind"] for d in docs}
+    assert {"CustomResourceDefinition", "Deployment", "ValidatingAdmissionPolicy"} <= kinds
+    core = client.CoreV1Api(dyn.client)
+    try:
+        core.create_namespace({"metadata": {"name": "grace-system"}})
+    except client.ApiException as e:
+        if e.status != 409:
+            raise
+    refused = []
+    for doc in docs:
+        res = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        try:
+            res.server_side_apply(
+                body=doc,
+                namespace=doc["metadata"].get("namespace") if res.namespaced else None,
+                field_manager="grace-chart-test",
+                force_conflicts=True,
+                dry_run="All",
+            )
+        except client.ApiException as e:
+            refused.append(f"{doc['kind']}/{doc['metadata']['name']}: {e.status} {e.body}")
+    assert not refused, "\n".join(refused)
