@@ -27,6 +27,7 @@ deps: $(VENV)/.installed
 
 crds: $(VENV)/.installed
 	$(GRACE) crds --write .
+	$(PY) -m grace.api.docgen .
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check operator tests bench

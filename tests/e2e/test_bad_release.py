@@ -66,7 +66,17 @@ def test_bad_release_is_rolled_back_and_verified(
         "mission.finished",
     ):
         assert expected in types, types
-    wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=40)
+    node = wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=40)
+    wait_for(
+        "the node to point at its last Mission",
+        lambda: (
+            (n := get(dyn, "HealthNode", ns, "checkout")).status.get("lastMission")
+            == mission.metadata.name
+            and not n.status.get("activeMission")
+        ),
+    )
+    ready = {c.type: c.status for c in done.status.conditions}
+    assert ready.get("Ready") == "True" and "Reconciling" not in ready  # kstatus: done and good
 
     def reasons() -> set[str]:
         events = client.CoreV1Api(api).list_namespaced_event(

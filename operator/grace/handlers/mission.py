@@ -1,4 +1,10 @@
-"""Mission: one runner per unfinished Mission, automatic or created with kubectl / GitOps."""
+"""Mission: one runner per Mission, automatic or created with kubectl / GitOps.
+
+No `when=` filter on purpose: kopf would cancel the daemon the moment the terminal phase is
+written, before its wrap-up (lease release, node status, learning, the final Event). The runner
+returns by itself once a Mission is finished and wrapped up, so finished Missions cost one
+short pass at operator start.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,11 @@ from typing import Any
 
 import kopf
 
-from grace.api.mission import TERMINAL_PHASES
 from grace.runtime.app import Runtime
 from grace.runtime.missions import MissionRunner
 
-TERMINAL = {p.value for p in TERMINAL_PHASES}
 
-
-def unfinished(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in TERMINAL
-
-
-@kopf.daemon("grace.dev", "v1alpha1", "missions", when=unfinished, cancellation_timeout=10.0)
+@kopf.daemon("grace.dev", "v1alpha1", "missions", cancellation_timeout=10.0)
 async def run_mission(
     name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: Any, **_: Any
 ) -> None:

@@ -14,7 +14,12 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from grace.api.approval import ABORT_ANNOTATION, ApprovalRequest, ApprovalState
+from grace.api.approval import (
+    ABORT_ANNOTATION,
+    ApprovalRequest,
+    ApprovalRequestStatus,
+    ApprovalState,
+)
 from grace.api.common import Condition, set_condition
 from grace.api.healthnode import HealthNode
 from grace.api.mission import TERMINAL_PHASES, Decision, LedgerRef, Mission, MissionPhase
@@ -47,6 +52,7 @@ from grace.run.effects import (
     Snapshotted,
     TakeSnapshot,
 )
+from grace.run.kstatus import approval_conditions, mission_conditions
 from grace.run.machine import advance
 from grace.runtime import leases, metrics
 from grace.runtime.app import Runtime
@@ -119,6 +125,7 @@ class MissionRunner:
             refs = await self._journal(mission, status)
             if transition.changed or refs:
                 status = status.model_copy(update={"ledger": [*status.ledger, *refs]})
+                status.conditions = mission_conditions(status, now)
                 await io(
                     self.rt.kube.patch_status,
                     "Mission",
@@ -340,6 +347,7 @@ class MissionRunner:
         request = ApprovalRequest.model_validate(raw)
         settled = settle(request, now)
         if settled is not None:
+            settled.conditions = approval_conditions(settled, now)
             await io(
                 self.rt.kube.patch_status,
                 "ApprovalRequest",
@@ -408,6 +416,15 @@ class MissionRunner:
             del body["spec"]["requestedBy"]
         created = await io(self.rt.kube.create, "ApprovalRequest", self.namespace, body)
         if created is not None:
+            pending = ApprovalRequestStatus()
+            pending.conditions = approval_conditions(pending, now)
+            await io(
+                self.rt.kube.patch_status,
+                "ApprovalRequest",
+                self.namespace,
+                effect.request,
+                pending.model_dump(mode="json", by_alias=True, exclude_none=True),
+            )
             metrics.APPROVALS_PENDING.inc()
             await io(self.rt.kube.event, created, "ApprovalRequested", effect.question[:1024])
 
