@@ -395,7 +395,10 @@ def _find(session: Session, name: str) -> dict[str, Any]:
     found = _get(session, PLURAL, name)
     if found is not None:
         return found
-    mission = _get(session, "missions", name) or {}
+    try:
+        mission = _get(session, "missions", name) or {}
+    except CommandError:  # e.g. no right to read Missions: then NAME simply names no request
+        mission = {}
     request = ((mission.get("status") or {}).get("approval") or {}).get("request")
     found = _get(session, PLURAL, request) if request else None
     if found is None:

@@ -266,6 +266,9 @@ class LocalCluster:
                 f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
                 "--manage-nodes-with-label-selector=",
                 "--cidr=10.244.0.1/16",
+                # Node Leases: without them heartbeats come ~once a minute and the node
+                # lifecycle controller marks every pod NotReady for seconds at a time.
+                "--node-lease-duration-seconds=40",
                 "--node-ip=10.96.0.1",
                 f"--server-address=127.0.0.1:{free_port()}",
             ],
