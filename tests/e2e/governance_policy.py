@@ -9,46 +9,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client
 
+from grace.localcluster.install import install_admission_policy
 from tests.support.kube import wait_for
+
+__all__ = ["install_admission_policy"]
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_FILE = REPO / "charts" / "grace" / "templates" / "admission-policy.yaml"
 GROUP, VERSION = "grace.dev", "v1alpha1"
-
-
-def install_admission_policy(api: Any) -> None:
-    """Create or replace every policy and binding of the chart's file, exactly as written."""
-    admission = client.AdmissionregistrationV1Api(api)
-    for doc in yaml.safe_load_all(POLICY_FILE.read_text()):
-        if not doc:
-            continue
-        kind, name = doc["kind"], doc["metadata"]["name"]
-        if kind == "ValidatingAdmissionPolicy":
-            read, create, replace = (
-                admission.read_validating_admission_policy,
-                admission.create_validating_admission_policy,
-                admission.replace_validating_admission_policy,
-            )
-        elif kind == "ValidatingAdmissionPolicyBinding":
-            read, create, replace = (
-                admission.read_validating_admission_policy_binding,
-                admission.create_validating_admission_policy_binding,
-                admission.replace_validating_admission_policy_binding,
-            )
-        else:
-            raise AssertionError(f"unexpected {kind} in {POLICY_FILE}")
-        try:
-            current = read(name)
-        except client.ApiException as e:
-            if e.status != 404:
-                raise
-            create(doc)
-            continue
-        doc["metadata"]["resourceVersion"] = current.metadata.resource_version
-        replace(name, doc)
 
 
 def refusal(e: client.ApiException) -> str:

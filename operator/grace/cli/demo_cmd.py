@@ -81,7 +81,12 @@ def _demo(args: argparse.Namespace) -> int:
     from grace.api.healthnode import HealthNode
     from grace.api.mission import Mission
     from grace.localcluster.graceprocess import OperatorProcess
-    from grace.localcluster.install import ensure_policy_configmap, grant, install_crds
+    from grace.localcluster.install import (
+        ensure_policy_configmap,
+        grant,
+        install_admission_policy,
+        install_crds,
+    )
     from grace.localcluster.opa import OpaServer
     from grace.localcluster.prometheus import PrometheusServer
     from grace.sim import Scope, ShopExporter
@@ -108,6 +113,7 @@ def _demo(args: argparse.Namespace) -> int:
             if not _exists(core.read_namespace, NS):
                 core.create_namespace({"metadata": {"name": NS}})
             ensure_policy_configmap(api)
+            install_admission_policy(api)  # who may approve is enforced by the API server
             grant(api, NS, "alice", "grace-approver")
             kubectl = [str(bins.kubectl), f"--kubeconfig={cluster.kubeconfig}"]
 

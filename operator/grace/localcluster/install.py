@@ -12,6 +12,7 @@ from kubernetes import client
 from grace.api import crdgen
 
 REPO = Path(__file__).resolve().parents[3]
+ADMISSION_POLICY = REPO / "charts" / "grace" / "templates" / "admission-policy.yaml"
 
 
 def install_crds(api_client: Any, timeout: float = 60.0) -> None:
@@ -99,3 +100,35 @@ def grant(api: Any, namespace: str, user: str, role: str) -> None:
             "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
         },
     )
+
+
+def install_admission_policy(api: Any) -> None:
+    """Create or replace every policy and binding of the chart's file, exactly as written."""
+    admission = client.AdmissionregistrationV1Api(api)
+    for doc in yaml.safe_load_all(ADMISSION_POLICY.read_text()):
+        if not doc:
+            continue
+        kind, name = doc["kind"], doc["metadata"]["name"]
+        if kind == "ValidatingAdmissionPolicy":
+            read, create, replace = (
+                admission.read_validating_admission_policy,
+                admission.create_validating_admission_policy,
+                admission.replace_validating_admission_policy,
+            )
+        elif kind == "ValidatingAdmissionPolicyBinding":
+            read, create, replace = (
+                admission.read_validating_admission_policy_binding,
+                admission.create_validating_admission_policy_binding,
+                admission.replace_validating_admission_policy_binding,
+            )
+        else:
+            raise ValueError(f"unexpected {kind} in {ADMISSION_POLICY}")
+        try:
+            current = read(name)
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
+            create(doc)
+            continue
+        doc["metadata"]["resourceVersion"] = current.metadata.resource_version
+        replace(name, doc)

@@ -151,8 +151,13 @@ def propose(
             "cooldown",
             f"every matching playbook is cooling down ({int(left.total_seconds())}s left)",
         )
+    # A playbook written for the breached signal beats a catch-all; learning chooses within the
+    # most specific tier, so evidence decides between remedies made for the same symptom.
+    breached = breached_signals(node)
+    specific = [p for p in free if set(playbooks[p].spec.match.signals) & breached]
+    tier = specific or free
     key = f"{node.metadata.namespace}/{name}"
-    chosen = choose(key, free, rng)
+    chosen = choose(key, tier, rng)
     dry_run = node.spec.remediation.mode is Mode.OBSERVE
     what = "predicted breach" if predicted else f"{node.status.phase.value}"
     signals = ", ".join(sorted(breached_signals(node))) or "forecast"
@@ -161,6 +166,6 @@ def propose(
         playbook=chosen,
         dry_run=dry_run,
         incident=incident,
-        reason=f"{name} {what} ({signals}); chose {chosen} from {', '.join(free)}",
+        reason=f"{name} {what} ({signals}); chose {chosen} from {', '.join(tier)}",
         predicted=predicted,
     )
