@@ -109,7 +109,7 @@ KINDS: tuple[Kind, ...] = (
             {"name": "Risk", "type": "string", "jsonPath": ".spec.risk"},
             {"name": "State", "type": "string", "jsonPath": ".status.state"},
             {"name": "Decided-By", "type": "string", "jsonPath": ".status.decidedBy"},
-            {"name": "Expires", "type": "date", "jsonPath": ".spec.expiresAt"},
+            {"name": "Expires", "type": "string", "jsonPath": ".spec.expiresAt"},
             _age(),
         ],
     ),

@@ -35,7 +35,7 @@ def node(
                 "signals": [
                     {
                         "name": "error-rate",
-                        "state": phase if phase != "Healthy" else "OK",
+                        "state": STATE[phase],
                         "since": SINCE.isoformat(),
                     }
                 ],
