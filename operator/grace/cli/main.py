@@ -12,11 +12,19 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 
 def _registrars() -> list[Register]:
-    from grace.cli import approvals_cmd, cluster_cmd, crds_cmd, demo_cmd, run_cmd
+    from grace.cli import (
+        approvals_cmd,
+        cluster_cmd,
+        crds_cmd,
+        demo_cmd,
+        learning_cmd,
+        run_cmd,
+    )
 
     registrars: list[Register] = [
         run_cmd.register,
         approvals_cmd.register,
+        learning_cmd.register,
         demo_cmd.register,
         cluster_cmd.register,
         crds_cmd.register,

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from grace.api.common import GROUP, VERSION, find_condition
-from grace.api.mission import CheckResult, Mission, StepStatus, Verification
+from grace.api.mission import TERMINAL_PHASES, CheckResult, Mission, StepStatus, Verification
 from grace.run.snapshot import summary
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -146,9 +146,9 @@ def render_list(missions: Sequence[Mission], now: datetime, all_namespaces: bool
     return _table(header, cells)
 
 
-def _step_lines(steps: Sequence[StepStatus]) -> list[str]:
+def _step_lines(steps: Sequence[StepStatus], over: bool) -> list[str]:
     if not steps:
-        return ["  (none: the Mission was not accepted)"]
+        return ["  (none: the Mission ended before any step)" if over else "  (none yet)"]
     rows = [
         (
             str(i + 1),
@@ -239,7 +239,7 @@ def render_show(m: Mission, now: datetime) -> str:
     if d is not None:
         out += ["", f"Decision:    {d.result}" + (f" (tier {d.tier})" if d.tier else "")]
         out.append(
-            f"  engine {d.engine or '-'}, policy {d.policy_digest[:12] or '-'}"
+            f"  engine {d.engine or '-'}, policy {d.policy_digest.removeprefix('sha256:')[:12] or '-'}"
             + (f", at {_clock(d.decided_at)}" if d.decided_at else "")
         )
         out += [f"  - {r}" for r in d.reasons]
@@ -257,7 +257,7 @@ def render_show(m: Mission, now: datetime) -> str:
         out.append(
             "Baseline:    " + ", ".join(f"{k}={v:.6g}" for k, v in sorted(st.baseline.items()))
         )
-    out += ["", "Steps:", *_step_lines(st.steps)]
+    out += ["", "Steps:", *_step_lines(st.steps, st.phase in TERMINAL_PHASES)]
     if st.verification is not None:
         out += ["", *_verification_lines("Verification", st.verification)]
     if st.rollback is not None:
@@ -405,17 +405,21 @@ def _guarded(command: Command) -> Command:
     """Cluster trouble is a message and exit 2, never a traceback."""
 
     def run(args: argparse.Namespace) -> int:
+        from kubernetes.client import ApiException
+        from kubernetes.config import ConfigException
+        from urllib3.exceptions import HTTPError
+
         try:
             return command(args)
-        except Exception as e:
-            kind = type(e).__name__
-            if kind in ("ApiException", "ConfigException", "MaxRetryError") or isinstance(
-                e, OSError
-            ):
-                reason = getattr(e, "reason", None) or str(e).splitlines()[0]
-                print(f"error: cannot read Missions: {kind}: {reason}", file=sys.stderr)
-                return EXIT_ERROR
-            raise
+        except (ApiException, ConfigException, HTTPError, OSError) as e:
+            if isinstance(e, ApiException) and e.status == 404:
+                reason = "no Mission kind in this cluster (are GRACE's CRDs installed?)"
+            elif isinstance(e, ApiException):
+                reason = f"{e.status} {e.reason}"
+            else:
+                reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            print(f"error: cannot read Missions: {reason}", file=sys.stderr)
+            return EXIT_ERROR
 
     return run
 

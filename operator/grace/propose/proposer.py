@@ -40,6 +40,9 @@ class Skip:
 Chooser = Callable[[str, Sequence[str], random.Random | None], str]
 """(node key, candidate playbooks, rng) -> the chosen playbook; the Learner's Thompson choice."""
 
+ModeOf = Callable[[str], Mode]
+"""playbook -> the node's effective mode for it (learning may promote or demote the spec's)."""
+
 
 def incident_of(node: HealthNode) -> tuple[str, bool] | None:
     """The incident a node is in: (key, predicted), or None when there is nothing to remedy.
@@ -114,6 +117,7 @@ def propose(
     choose: Chooser,
     now: datetime,
     rng: random.Random | None = None,
+    mode_of: ModeOf | None = None,
 ) -> Proposal | Skip:
     """One decision for one node: the inputs are what the cluster holds, nothing in memory."""
     name = node.metadata.name
@@ -158,7 +162,8 @@ def propose(
     tier = specific or free
     key = f"{node.metadata.namespace}/{name}"
     chosen = choose(key, tier, rng)
-    dry_run = node.spec.remediation.mode is Mode.OBSERVE
+    mode = mode_of(chosen) if mode_of is not None else node.spec.remediation.mode
+    dry_run = mode is Mode.OBSERVE
     what = "predicted breach" if predicted else f"{node.status.phase.value}"
     signals = ", ".join(sorted(breached_signals(node))) or "forecast"
     return Proposal(

@@ -43,6 +43,8 @@ class Runtime:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     learned: set[str] = field(default_factory=set)
     autonomy_recorded: set[str] = field(default_factory=set)
+    pending_approvals: set[str] = field(default_factory=set)
+    """uids of the ApprovalRequests this operator knows to be waiting (the pending gauge)."""
     """Idempotency keys of the autonomy.changed entries already in the ledger."""
     """uids of Missions whose outcome the Learner has: rebuilt from the ledger, never counted twice."""
 
@@ -115,6 +117,7 @@ def run(config: OperatorConfig) -> int:
     """Run the operator until SIGINT/SIGTERM; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = build(config)
+    metrics.APPROVALS_PENDING.set_function(lambda: len(runtime.pending_approvals))
     if config.metrics_port:
         from prometheus_client import start_http_server
 

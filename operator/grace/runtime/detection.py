@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from grace.api.duration import parse_duration
-from grace.api.healthnode import HealthNode, HealthNodeStatus, Phase
+from grace.api.healthnode import HealthNode, HealthNodeStatus, Mode, Phase
 from grace.api.mission import Mission
 from grace.api.playbook import Playbook
 from grace.detect.graph import GraphNode, HealthGraph, node_of
@@ -157,7 +157,16 @@ class NodeWatch:
             Mission.model_validate(m)
             for m in await asyncio.to_thread(kube.list, "Mission", self.namespace)
         ]
-        decision = propose(node, playbooks, missions, self.rt.learner.choose, now)
+        key = f"{self.namespace}/{self.name}"
+        remediation = node.spec.remediation
+
+        def mode_of(playbook: str) -> Mode:
+            mode, _ = self.rt.learner.autonomy(
+                key, playbook, now, remediation.mode, remediation.autonomy_ceiling
+            )
+            return mode
+
+        decision = propose(node, playbooks, missions, self.rt.learner.choose, now, mode_of=mode_of)
         if not isinstance(decision, Proposal):
             metrics.SCHEDULER.labels(outcome="skip", reason=decision.reason).inc()
             return

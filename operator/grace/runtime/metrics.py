@@ -37,9 +37,33 @@ POLICY_DECISIONS = Counter(
     "grace_policy_decisions_total", "Policy decisions by result and engine.", ["result", "engine"]
 )
 APPROVALS_PENDING = Gauge("grace_approvals_pending", "ApprovalRequests waiting for a human.")
+APPROVALS = Counter(
+    "grace_approvals_total",
+    "ApprovalRequests settled, by outcome (Approved, Denied, Expired).",
+    ["state"],
+)
 SCHEDULER = Counter(
     "grace_scheduler_total",
-    "Proposer outcomes: proposed, or skipped with a reason.",
+    "Scheduling outcomes: proposed; skip (with a reason: cooldown, budget, duplicate, symptom, "
+    "...); backoff (waiting: target-busy, policy-engine-unavailable).",
     ["outcome", "reason"],
 )
+
+
+def guard_reason(reasons: list[str]) -> str:
+    """The budget/guard family a policy deny belongs to, as a counter label."""
+    text = " ".join(reasons).lower()
+    for needle, label in (
+        ("blast radius", "budget"),
+        ("budget", "budget"),
+        ("cooldown", "cooldown"),
+        ("duplicate", "duplicate"),
+        ("protected", "protected-namespace"),
+        ("unknown", "unknown"),
+    ):
+        if needle in text:
+            return label
+    return "policy"
+
+
 LEDGER_SIZE = Gauge("grace_ledger_entries", "Entries in the ledger.")

@@ -146,6 +146,9 @@ class MissionRunner:
             if isinstance(effect, AskPolicy):
                 decision = await self._decide(mission, pb_raw, node_raw, now)
                 if _engine_unavailable(decision):
+                    metrics.SCHEDULER.labels(
+                        outcome="backoff", reason="policy-engine-unavailable"
+                    ).inc()
                     # Fail closed without ending the Mission: nothing runs, the reason is shown,
                     # and the question is asked again until the engine answers.
                     await self._hold(status, decision, now)
@@ -168,6 +171,7 @@ class MissionRunner:
                     self.name,
                 )
                 if holder is not None:
+                    metrics.SCHEDULER.labels(outcome="backoff", reason="target-busy").inc()
                     log.info(
                         "%s/%s waits: target lease held by %s", self.namespace, self.name, holder
                     )
@@ -334,6 +338,9 @@ class MissionRunner:
         )
         decision = await io(self.rt.governor.decide, policy_input)
         metrics.POLICY_DECISIONS.labels(result=decision.result, engine=decision.engine).inc()
+        if decision.result == "deny":
+            reason = metrics.guard_reason(list(decision.reasons))
+            metrics.SCHEDULER.labels(outcome="skip", reason=reason).inc()
         return Decision.model_validate({**decision.wire(), "decidedAt": now.isoformat()})
 
     async def _approval(self, mission: Mission, now: dt.datetime) -> Any:
@@ -356,6 +363,7 @@ class MissionRunner:
                 settled.model_dump(mode="json", by_alias=True, exclude_none=True),
             )
             request.status = settled
+            metrics.APPROVALS.labels(state=settled.state.value).inc()
             await io(
                 self.rt.kube.event,
                 raw,
@@ -363,7 +371,10 @@ class MissionRunner:
                 f"{settled.state.value} by {settled.decided_by or 'the clock'}",
             )
         state = request.status.state
-        metrics.APPROVALS_PENDING.set(0 if state is not ApprovalState.PENDING else 1)
+        if state is ApprovalState.PENDING:
+            self.rt.pending_approvals.add(raw["metadata"]["uid"])
+        else:
+            self.rt.pending_approvals.discard(raw["metadata"]["uid"])
         return mission.status.approval.model_copy(
             update={
                 "state": state.value,
@@ -425,7 +436,7 @@ class MissionRunner:
                 effect.request,
                 pending.model_dump(mode="json", by_alias=True, exclude_none=True),
             )
-            metrics.APPROVALS_PENDING.inc()
+            self.rt.pending_approvals.add(created["metadata"]["uid"])
             await io(self.rt.kube.event, created, "ApprovalRequested", effect.question[:1024])
 
     # ---- ledger, learning, wrap-up ---------------------------------------------------------
