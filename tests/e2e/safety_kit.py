@@ -27,7 +27,7 @@ TERMINAL = frozenset(
     {"Succeeded", "Failed", "RolledBack", "Denied", "Expired", "TimedOut", "Aborted"}
 )
 
-Predicate = Callable[[dict[str, Any]], bool]
+Predicate = Callable[[Any], bool]
 
 
 def status_of(obj: dict[str, Any]) -> dict[str, Any]:
@@ -46,11 +46,11 @@ class Kill:
     when: Predicate
     operator: OperatorProcess
     fired: threading.Event = field(default_factory=threading.Event)
-    seen: dict[str, Any] | None = None
-    """The Mission exactly as the watch delivered it when the kill was sent."""
+    seen: Any = None
+    """The object exactly as the watch delivered it when the kill was sent."""
     at: float = 0.0
 
-    def offer(self, obj: dict[str, Any]) -> None:
+    def offer(self, obj: Any) -> None:
         if self.fired.is_set() or not self.when(obj):
             return
         proc = self.operator.proc
@@ -61,30 +61,25 @@ class Kill:
         self.fired.set()
 
 
-class MissionWatch:
-    """Every status write of every Mission in `namespaces`, as a watch delivers them, in order.
+class Watcher:
+    """List, then watch from that version, resuming after timeouts and 410s: every change of
+    every object is handed to `see`, in order, from a background thread."""
 
-    A watch (not polling) sees each write the operator makes, so a boundary as short as one API
-    call is still observed, and the count of Missions active at once is exact."""
-
-    def __init__(self, api: Any, namespaces: Iterable[str]) -> None:
-        self.custom = client.CustomObjectsApi(api)
-        self.namespaces = set(namespaces)
-        self.phases: dict[tuple[str, str], str] = {}
-        self.history: list[tuple[float, str, str, str]] = []
-        self.max_active = 0
-        self.at_max: list[str] = []
+    def __init__(self, list_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.list_fn = list_fn
+        self.args = args
+        self.kwargs = kwargs
         self.kills: list[Kill] = []
+        self.errors: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self.errors: list[str] = []
 
-    def __enter__(self) -> MissionWatch:
+    def __enter__(self) -> Any:
         self._thread.start()
         if not self._ready.wait(15):
-            raise AssertionError("the Mission watch did not start")
+            raise AssertionError(f"{type(self).__name__} did not start")
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -92,59 +87,54 @@ class MissionWatch:
         self._thread.join(10)
 
     def kill_when(self, name: str, when: Predicate, operator: OperatorProcess) -> Kill:
+        """SIGKILL the operator the first time an object seen here matches `when`."""
         kill = Kill(name, when, operator)
         with self._lock:
             self.kills.append(kill)
         return kill
 
-    def active(self) -> list[str]:
-        with self._lock:
-            return sorted(f"{ns}/{n}" for (ns, n), p in self.phases.items() if p in ACTIVE)
+    def see(self, obj: Any, event: str) -> None:
+        raise NotImplementedError
 
-    def _see(self, obj: dict[str, Any], deleted: bool = False) -> None:
-        meta = obj.get("metadata") or {}
-        ns = meta.get("namespace", "")
-        if ns not in self.namespaces:
-            return
-        key = (ns, meta.get("name", ""))
-        phase = "" if deleted else phase_of(obj)
+    def _offer(self, obj: Any) -> None:
         with self._lock:
-            if self.phases.get(key) != phase:
-                self.history.append((time.monotonic(), ns, key[1], phase))
-            self.phases[key] = phase
-            active = [f"{k[0]}/{k[1]}" for k, p in self.phases.items() if p in ACTIVE]
-            if len(active) > self.max_active:
-                self.max_active, self.at_max = len(active), sorted(active)
             kills = list(self.kills)
-        if not deleted:
-            for kill in kills:
-                kill.offer(obj)
+        for kill in kills:
+            kill.offer(obj)
+
+    @staticmethod
+    def _version(obj: Any) -> str:
+        if isinstance(obj, dict):
+            return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        return str(obj.metadata.resource_version or "")
 
     def _run(self) -> None:
         version = ""
         while not self._stop.is_set():
             try:
                 if not version:
-                    listed = self.custom.list_cluster_custom_object(GROUP, VERSION, "missions")
-                    for obj in listed.get("items") or []:
-                        self._see(obj)
-                    version = listed["metadata"]["resourceVersion"]
+                    listed = self.list_fn(*self.args, **self.kwargs)
+                    if isinstance(listed, dict):
+                        objs, version = (
+                            listed.get("items") or [],
+                            listed["metadata"]["resourceVersion"],
+                        )
+                    else:
+                        objs, version = listed.items, listed.metadata.resource_version
+                    for obj in objs:
+                        self.see(obj, "LISTED")
                     self._ready.set()
                 stream = watch.Watch().stream(
-                    self.custom.list_cluster_custom_object,
-                    GROUP,
-                    VERSION,
-                    "missions",
+                    self.list_fn,
+                    *self.args,
                     resource_version=version,
                     timeout_seconds=5,
-                    allow_watch_bookmarks=True,
+                    **self.kwargs,
                 )
                 for event in stream:
-                    obj = event["object"]
-                    version = (obj.get("metadata") or {}).get("resourceVersion") or version
-                    if event["type"] == "BOOKMARK":
-                        continue
-                    self._see(obj, deleted=event["type"] == "DELETED")
+                    version = self._version(event["object"]) or version
+                    if event["type"] != "BOOKMARK":
+                        self.see(event["object"], event["type"])
                     if self._stop.is_set():
                         break
             except client.ApiException as e:
@@ -158,63 +148,71 @@ class MissionWatch:
                 time.sleep(0.2)
 
 
-class PodDeletions:
+class MissionWatch(Watcher):
+    """Every status write of every Mission in `namespaces`, as a watch delivers them.
+
+    A watch (not polling) sees each write the operator makes, so a boundary as short as one API
+    call is still observed, and the count of Missions active at once is exact."""
+
+    def __init__(self, api: Any, namespaces: Iterable[str]) -> None:
+        custom = client.CustomObjectsApi(api)
+        super().__init__(custom.list_cluster_custom_object, GROUP, VERSION, "missions")
+        self.namespaces = set(namespaces)
+        self.phases: dict[tuple[str, str], str] = {}
+        self.history: list[tuple[float, str, str, str]] = []
+        self.max_active = 0
+        self.at_max: list[str] = []
+
+    def active(self) -> list[str]:
+        with self._lock:
+            return sorted(f"{ns}/{n}" for (ns, n), p in self.phases.items() if p in ACTIVE)
+
+    def see(self, obj: Any, event: str) -> None:
+        meta = obj.get("metadata") or {}
+        ns = meta.get("namespace", "")
+        if ns not in self.namespaces:
+            return
+        key = (ns, meta.get("name", ""))
+        phase = "" if event == "DELETED" else phase_of(obj)
+        with self._lock:
+            if self.phases.get(key) != phase:
+                self.history.append((time.monotonic(), ns, key[1], phase))
+            self.phases[key] = phase
+            active = [f"{k[0]}/{k[1]}" for k, p in self.phases.items() if p in ACTIVE]
+            if len(active) > self.max_active:
+                self.max_active, self.at_max = len(active), sorted(active)
+        if event != "DELETED":
+            self._offer(obj)
+
+
+class PodDeletions(Watcher):
     """Pods of one app that were deleted (or began terminating) while watched: an independent
     count of what deletePods steps did, whatever the operator claims."""
 
     def __init__(self, api: Any, namespace: str, app: str) -> None:
-        self.core = client.CoreV1Api(api)
-        self.namespace = namespace
-        self.selector = f"app={app}"
+        core = client.CoreV1Api(api)
+        super().__init__(core.list_namespaced_pod, namespace, label_selector=f"app={app}")
         self.deleted: set[str] = set()
         self.names: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> PodDeletions:
-        self._thread.start()
-        if not self._ready.wait(15):
-            raise AssertionError("the pod watch did not start")
-        return self
+    def see(self, obj: Any, event: str) -> None:
+        self.names[obj.metadata.uid] = obj.metadata.name
+        if event == "DELETED" or obj.metadata.deletion_timestamp:
+            with self._lock:
+                self.deleted.add(obj.metadata.uid)
+            self._offer(obj)
 
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
-    def _run(self) -> None:
-        version = ""
-        while not self._stop.is_set():
-            try:
-                if not version:
-                    listed = self.core.list_namespaced_pod(
-                        self.namespace, label_selector=self.selector
-                    )
-                    for pod in listed.items:
-                        if pod.metadata.deletion_timestamp:
-                            self.deleted.add(pod.metadata.uid)
-                    version = listed.metadata.resource_version
-                    self._ready.set()
-                for event in watch.Watch().stream(
-                    self.core.list_namespaced_pod,
-                    self.namespace,
-                    label_selector=self.selector,
-                    resource_version=version,
-                    timeout_seconds=5,
-                ):
-                    pod = event["object"]
-                    version = pod.metadata.resource_version or version
-                    self.names[pod.metadata.uid] = pod.metadata.name
-                    if event["type"] == "DELETED" or pod.metadata.deletion_timestamp:
-                        self.deleted.add(pod.metadata.uid)
-                    if self._stop.is_set():
-                        break
-            except client.ApiException as e:
-                if e.status == 410:
-                    version = ""
-                time.sleep(0.1)
-            except Exception:
-                time.sleep(0.1)
+class DeploymentWatch(Watcher):
+    """Every change of the Deployments of one namespace (to kill right after a step's patch)."""
+
+    def __init__(self, api: Any, namespace: str) -> None:
+        apps = client.AppsV1Api(api)
+        super().__init__(apps.list_namespaced_deployment, namespace)
+
+    def see(self, obj: Any, event: str) -> None:
+        if event != "DELETED":
+            self._offer(obj)
 
 
 # ---------------------------------------------------------------- the ledger, read independently

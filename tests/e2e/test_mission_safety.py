@@ -3,17 +3,23 @@ against a budget of 5, and input that must be refused before anything runs."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+from grace.sim import ShopExporter
 from tests.conftest import ClusterUnderTest
+from tests.e2e.safety_fleet import PLAYBOOK, Fleet, fleet, seed_track_record
 from tests.e2e.safety_kit import (
     TERMINAL,
+    DeploymentWatch,
     Kill,
     MissionWatch,
     PodDeletions,
@@ -23,6 +29,7 @@ from tests.e2e.safety_kit import (
     lease_holder,
     ledger_entries,
     phase_of,
+    set_policy,
     status_of,
     verify_ledger,
 )
@@ -39,7 +46,7 @@ from tests.e2e.scenario import (
     wait_phase,
 )
 from tests.support.kube import apply, create, wait_for
-from tests.support.stack import OperatorProcess, grant
+from tests.support.stack import OPEN_POLICY, OperatorProcess, grant
 
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -102,8 +109,10 @@ def _phase(name: str) -> Callable[[dict[str, Any]], bool]:
 @dataclass(frozen=True)
 class Boundary:
     id: str
-    when: Callable[[dict[str, Any]], bool]
+    when: Callable[[Any], bool]
     what: str
+    source: str = "mission"
+    """What the boundary is seen on: the Mission's status, or the effect on the target itself."""
 
 
 ROLLBACK_BOUNDARIES = [
@@ -113,6 +122,12 @@ ROLLBACK_BOUNDARIES = [
     Boundary("safe-hold", _safe_hold, "safe-hold snapshot stored, step 1 not started"),
     Boundary("step-running", _step(0, "Running"), "step 1 Running with its intent recorded"),
     Boundary(
+        "step-applied",
+        lambda dep: dep.spec.template.spec.containers[0].image == GOOD_IMAGE,
+        "the rollback patch is in the API server, its result not recorded yet",
+        source="deployment",
+    ),
+    Boundary(
         "step-done", _verification_started, "step 1 Succeeded, verification started, no sample"
     ),
     Boundary("verifying", _verification_sampled, "verification sampled at least once"),
@@ -121,6 +136,12 @@ ROLLBACK_BOUNDARIES = [
 
 TRIM_BOUNDARIES = [
     Boundary("first-step-running", _step(0, "Running"), "step 1 deletePods Running"),
+    Boundary(
+        "first-pod-deleted",
+        lambda pod: True,
+        "step 1 deleted its pod, its result not recorded yet",
+        source="pods",
+    ),
     Boundary("between-steps", _between(0), "step 1 Succeeded, step 2 not started"),
     Boundary("wait-running", _step(1, "Running"), "step 2 wait Running (its deadline recorded)"),
     Boundary("last-step-running", _step(2, "Running"), "step 3 deletePods Running"),
@@ -136,14 +157,18 @@ def _drive(
     kill: Kill,
     boundary: Boundary,
     timeout: float = 150,
-) -> Any:
-    """Approve what asks, restart the operator once it was killed, until the Mission is over."""
+    at_kill: Callable[[], str] = lambda: "",
+) -> tuple[Any, str]:
+    """Approve what asks, restart the operator once it was killed, until the Mission is over.
+    Returns the Missions and what `at_kill` saw while the operator was dead."""
     deadline = time.monotonic() + timeout
     approved: set[str] = set()
     restarted = False
+    seen = ""
     while time.monotonic() < deadline:
         if kill.fired.is_set() and not restarted:
             operator.kill()  # reap it
+            seen = at_kill()
             operator.start()
             restarted = True
         for request in items(dyn, "ApprovalRequest", ns):
@@ -155,7 +180,7 @@ def _drive(
         missions = items(dyn, "Mission", ns)
         if missions and all(m.status and m.status.phase in TERMINAL for m in missions):
             if restarted:
-                return missions
+                return missions, seen
             if not kill.fired.is_set():
                 raise AssertionError(
                     f"boundary {boundary.id!r} ({boundary.what}) was never observed: the Mission "
@@ -165,6 +190,12 @@ def _drive(
     raise AssertionError(
         f"the Mission did not finish after a kill at {boundary.id!r}:\n{operator.tail(40)}"
     )
+
+
+def _killed_at(kill: Kill) -> str:
+    if isinstance(kill.seen, dict):
+        return f"phase={phase_of(kill.seen)} progress={status_of(kill.seen).get('progress')}"
+    return f"{type(kill.seen).__name__} {kill.seen.metadata.name} changed"
 
 
 def _assert_ledger_clean(operator: OperatorProcess, mission: Any) -> list[dict[str, Any]]:
@@ -194,6 +225,21 @@ def _assert_each_step_once(mission: Any, ledger: list[dict[str, Any]]) -> None:
         assert len(mine) <= 1, f"step {i + 1} was started {len(mine)} times: {mine}"
 
 
+def _assert_wrapped_up(api: Any, dyn: Any, ns: str, mission: Any) -> None:
+    """The (restarted) operator lets go of the target and records the Mission on its node."""
+    name = mission.metadata.name
+
+    def wrapped() -> bool:
+        status = get(dyn, "HealthNode", ns, "checkout").status
+        return (
+            lease_holder(api, ns, "Deployment", "checkout") is None
+            and status.get("lastMission") == name
+            and not status.get("activeMission")
+        )
+
+    wait_for(f"{name} wrapped up: target Lease released, HealthNode lastMission", wrapped, 30)
+
+
 def _rollback_playbook() -> dict[str, Any]:
     return playbook(
         "rollback-bad-release",
@@ -203,7 +249,7 @@ def _rollback_playbook() -> dict[str, Any]:
             "interval": "1s",
             "initialDelay": "8s",
             "checks": [{"signal": "error-rate", "below": 0.02}],
-            "failureLimit": 3,
+            "failureLimit": 10,
             "stableFor": "3s",
         },
     )
@@ -226,8 +272,9 @@ def test_kill_9_during_a_rollback_mission(
     grant(api, ns, "alice", "grace-approver")
     apply(dyn, [_rollback_playbook(), checkout_node(ns, ["rollback-bad-release"])], ns)
     wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
-    with MissionWatch(api, [ns]) as missions:
-        kill = missions.kill_when(boundary.id, boundary.when, operator)
+    with MissionWatch(api, [ns]) as missions, contextlib.ExitStack() as stack:
+        if boundary.source == "mission":
+            kill = missions.kill_when(boundary.id, boundary.when, operator)
         set_image(api, ns, BAD_IMAGE)
         wait_for(
             "the bad release to become revision 2",
@@ -236,7 +283,19 @@ def test_kill_9_during_a_rollback_mission(
                 == "2"
             ),
         )
-        done = _drive(cluster, dyn, ns, operator, kill, boundary)
+        if boundary.source == "deployment":
+            deployments = stack.enter_context(DeploymentWatch(api, ns))
+            kill = deployments.kill_when(boundary.id, boundary.when, operator)
+
+        def while_down() -> str:
+            steps = [s.phase for s in (items(dyn, "Mission", ns)[0].status.steps or [])]
+            revision = apps.read_namespaced_deployment("checkout", ns).metadata.annotations
+            return (
+                f"image {image_of(api, ns).rsplit(':', 1)[-1]}, revision {revision[REVISION]}, "
+                f"steps {steps}"
+            )
+
+        done, seen = _drive(cluster, dyn, ns, operator, kill, boundary, at_kill=while_down)
     assert len(done) == 1, f"one incident, one Mission: {[m.metadata.name for m in done]}"
     mission = get(dyn, "Mission", ns, done[0].metadata.name)
     assert mission.status.phase == "Succeeded", explain(mission)
@@ -252,23 +311,10 @@ def test_kill_9_during_a_rollback_mission(
 
     ledger = _assert_ledger_clean(operator, mission)
     _assert_each_step_once(mission, ledger)
-    wait_for(
-        "the target Lease to be released",
-        lambda: lease_holder(api, ns, "Deployment", "checkout") is None,
-        timeout=20,
-    )
-    wait_for(
-        "the HealthNode to point at its last Mission, with none active",
-        lambda: (
-            (s := get(dyn, "HealthNode", ns, "checkout").status).get("lastMission")
-            == mission.metadata.name
-            and not s.get("activeMission")
-        ),
-        timeout=20,
-    )
+    _assert_wrapped_up(api, dyn, ns, mission)
     print(
-        f"\n[{boundary.id}] killed at: phase={phase_of(kill.seen or {})} "
-        f"progress={status_of(kill.seen or {}).get('progress')} -> {mission.status.phase}"
+        f"\n[{boundary.id}] killed at: {_killed_at(kill)}; while down: {seen}; "
+        f"-> {mission.status.phase}"
     )
 
 
@@ -312,7 +358,8 @@ def test_kill_9_during_a_multi_step_mission(
     wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
     generation = apps.read_namespaced_deployment("checkout", ns).metadata.generation
     with MissionWatch(api, [ns]) as missions, PodDeletions(api, ns, "checkout") as pods:
-        kill = missions.kill_when(boundary.id, boundary.when, operator)
+        source = {"mission": missions, "pods": pods}[boundary.source]
+        kill = source.kill_when(boundary.id, boundary.when, operator)
         create(
             dyn,
             {
@@ -328,7 +375,18 @@ def test_kill_9_during_a_multi_step_mission(
             },
             ns,
         )
-        _drive(cluster, dyn, ns, operator, kill, boundary)
+        _, seen = _drive(
+            cluster,
+            dyn,
+            ns,
+            operator,
+            kill,
+            boundary,
+            at_kill=lambda: (
+                f"{len(pods.deleted)} pod(s) deleted, steps "
+                f"{[s.phase for s in get(dyn, 'Mission', ns, 'trim-by-hand').status.steps]}"
+            ),
+        )
         wait_for(
             "checkout back to 3 available replicas",
             lambda: apps.read_namespaced_deployment("checkout", ns).status.available_replicas == 3,
@@ -344,11 +402,332 @@ def test_kill_9_during_a_multi_step_mission(
     assert dep.spec.replicas == 3
     ledger = _assert_ledger_clean(operator, mission)
     _assert_each_step_once(mission, ledger)
+    _assert_wrapped_up(api, dyn, ns, mission)
     if rolls_back:
         assert mission.status.rollback.outcome == "Passed"
         assert [e["type"] for e in ledger].count("rollback.finished") == 1
     print(
-        f"\n[{boundary.id}] killed at: phase={phase_of(kill.seen or {})} "
-        f"progress={status_of(kill.seen or {}).get('progress')} -> {mission.status.phase}, "
-        f"pods deleted {deleted}"
+        f"\n[{boundary.id}] killed at: {_killed_at(kill)}; while down: {seen}; "
+        f"-> {mission.status.phase}, pods deleted {deleted}"
     )
+
+
+# ---------------------------------------------------------------- a finished Mission lets go
+
+
+def test_a_finished_mission_lets_go_of_its_target(
+    cluster: ClusterUnderTest, api: Any, dyn: Any, shop: str, operator: OperatorProcess
+) -> None:
+    """No kill at all: once a Mission is over, its target Lease is released (or the next incident
+    on the same Deployment waits up to 10 minutes) and the HealthNode names it as its last."""
+    ns = shop
+    grant(api, ns, "alice", "grace-approver")
+    apply(dyn, [_rollback_playbook(), checkout_node(ns, ["rollback-bad-release"])], ns)
+    wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
+    set_image(api, ns, BAD_IMAGE)
+    wait_phase(dyn, "HealthNode", ns, "checkout", "Critical", "Degraded", timeout=40)
+    mission = wait_for("a Mission", lambda: items(dyn, "Mission", ns))[0]
+    name = mission.metadata.name
+    waiting = wait_phase(dyn, "Mission", ns, name, "AwaitingApproval")
+    approve(cluster, ns, waiting.status.approval.request)
+    done = wait_phase(dyn, "Mission", ns, name, *TERMINAL, timeout=90)
+    assert done.status.phase == "Succeeded", explain(done)
+    wait_for(
+        f"the Lease on Deployment/checkout to be released (holder: "
+        f"{lease_holder(api, ns, 'Deployment', 'checkout')})",
+        lambda: lease_holder(api, ns, "Deployment", "checkout") is None,
+        timeout=20,
+    )
+    node = wait_for(
+        "HealthNode checkout to name its last Mission, with none active",
+        lambda: (
+            (n := get(dyn, "HealthNode", ns, "checkout")).status.get("lastMission") == name
+            and not n.status.get("activeMission")
+            and n
+        ),
+        timeout=20,
+    )
+    assert node.status.lastMission == name
+
+
+# ---------------------------------------------------------------- the blast radius
+
+BUDGET = {
+    "changeWindows": "[]",
+    "protectedNamespaces": "[kube-system]",
+    "maxConcurrentPerNamespace": "50",
+    "maxConcurrentCluster": "5",
+    "maxPerNamespacePerHour": "500",
+}
+
+
+@contextlib.contextmanager
+def budget_of_five(api: Any) -> Iterator[None]:
+    set_policy(api, BUDGET)
+    time.sleep(6)  # the operator re-reads its policy ConfigMap every 5 s
+    try:
+        yield
+    finally:
+        set_policy(api, OPEN_POLICY)
+
+
+def _fifty_degradations(
+    cluster: ClusterUnderTest,
+    dyn: Any,
+    fleet_: Fleet,
+    operator: OperatorProcess,
+    approve_all: bool,
+) -> tuple[MissionWatch, list[Any]]:
+    fleet_.watch_health()
+    approved: set[tuple[str, str]] = set()
+    with MissionWatch(fleet_.api, fleet_.namespaces) as watched:
+        fleet_.break_all()
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            if approve_all:
+                for ns in fleet_.namespaces:
+                    for request in items(dyn, "ApprovalRequest", ns):
+                        key = (ns, request.metadata.name)
+                        state = (request.get("status") or {}).get("state")
+                        if key not in approved and state in (None, "Pending"):
+                            approve(cluster, ns, request.metadata.name)
+                            approved.add(key)
+            missions = fleet_.missions()
+            nodes_with_missions = {(m.metadata.namespace, m.spec.healthNode) for m in missions}
+            if len(nodes_with_missions) == len(fleet_.nodes) and all(
+                (m.get("status") or {}).get("phase") in TERMINAL for m in missions
+            ):
+                break
+            time.sleep(0.5)
+        else:
+            phases = Counter((m.get("status") or {}).get("phase") for m in fleet_.missions())
+            raise AssertionError(
+                f"the 50 incidents did not settle in 150 s: {dict(phases)}, nodes "
+                f"{fleet_.phases()}\n{operator.tail(20)}"
+            )
+        time.sleep(1)  # the watch delivers the last writes
+    return watched, fleet_.missions()
+
+
+def _assert_within_budget(watched: MissionWatch, missions: list[Any]) -> None:
+    """Every broken promise at once, so one run tells the whole story."""
+    problems: list[str] = []
+    phases = Counter(m.status.phase for m in missions)
+    if watched.max_active > 5:
+        problems.append(
+            f"{watched.max_active} Missions acted at once with a budget of 5: {watched.at_max}"
+        )
+    by_incident = Counter((m.metadata.namespace, m.spec.incident) for m in missions)
+    twice = [k for k, n in by_incident.items() if n > 1]
+    if twice:
+        problems.append(f"duplicate Missions for one incident: {twice}")
+    by_node = Counter((m.metadata.namespace, m.spec.healthNode) for m in missions)
+    if len(by_node) != 50 or any(n != 1 for n in by_node.values()):
+        problems.append(f"not one Mission per degraded node: {by_node}")
+    for m in missions:
+        phase = m.status.phase
+        reasons = "; ".join(m.status.decision.reasons) if m.status.decision else ""
+        if phase == "Denied" and "blast radius" not in reasons:
+            problems.append(f"{m.metadata.name} Denied for another reason: {reasons}")
+        elif phase not in ("Denied", "Succeeded", "RolledBack"):
+            problems.append(f"{m.metadata.name} ended {phase}: {m.status.message}")
+    if phases["Succeeded"] + phases["RolledBack"] < 1:
+        problems.append("no Mission ran at all")
+    assert not problems, f"final phases {dict(phases)}:\n" + "\n".join(problems)
+
+
+def test_fifty_degradations_with_trusted_playbooks_never_exceed_a_budget_of_five(
+    cluster: ClusterUnderTest,
+    api: Any,
+    dyn: Any,
+    exporter: ShopExporter,
+    operator: OperatorProcess,
+) -> None:
+    """A shared bad image breaks 50 services whose rollback has a proven track record (the policy
+    allows it without a human): at most 5 Missions act at once, every other incident is Denied
+    with its blast-radius reason, and no incident gets two Missions."""
+    with budget_of_five(api), fleet(api, dyn, exporter, 5, 10) as f:
+        seed_track_record(operator, f.nodes, PLAYBOOK)
+        watched, missions = _fifty_degradations(cluster, dyn, f, operator, approve_all=False)
+        allowed = [m for m in missions if m.status.decision.result == "allow"]
+        print(
+            f"\nmax active {watched.max_active}; phases "
+            f"{dict(Counter(m.status.phase for m in missions))}; allowed {len(allowed)}"
+        )
+        _assert_within_budget(watched, missions)
+    verify = verify_ledger(operator)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert not duplicate_keys(ledger_entries(operator.ledger))
+
+
+def test_fifty_degradations_approved_at_once_never_exceed_a_budget_of_five(
+    cluster: ClusterUnderTest,
+    api: Any,
+    dyn: Any,
+    exporter: ShopExporter,
+    operator: OperatorProcess,
+) -> None:
+    """The same 50 incidents on services with no track record: each asks a human, and a human
+    approves them all as they arrive. Approval must not bypass the budget: at most 5 act at
+    once; the rest wait or are Denied with the reason recorded."""
+    with budget_of_five(api), fleet(api, dyn, exporter, 5, 10) as f:
+        watched, missions = _fifty_degradations(cluster, dyn, f, operator, approve_all=True)
+        print(
+            f"\nmax active {watched.max_active}; phases "
+            f"{dict(Counter(m.status.phase for m in missions))}"
+        )
+        _assert_within_budget(watched, missions)
+    verify = verify_ledger(operator)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_budgets_come_from_the_grace_policy_configmap(
+    api: Any, dyn: Any, shop: str, operator: OperatorProcess
+) -> None:
+    """policies/README.md: policy data lives in ConfigMap grace-system/grace-policy and applies
+    to the next decision without a restart. Protecting this namespace there must deny a run."""
+    ns = shop
+    apply(dyn, [_rollback_playbook(), checkout_node(ns, ["rollback-bad-release"])], ns)
+    set_policy(api, {**OPEN_POLICY, "protectedNamespaces": f"[kube-system, {ns}]"})
+    try:
+        time.sleep(6)  # the operator re-reads its policy ConfigMap every 5 s
+        create(dyn, _manual("undo-by-hand", "rollback-bad-release"), ns)
+        done = wait_phase(dyn, "Mission", ns, "undo-by-hand", "Denied", "AwaitingApproval")
+    finally:
+        set_policy(api, OPEN_POLICY)
+    assert done.status.phase == "Denied", explain(done)
+    assert any("is protected" in r for r in done.status.decision.reasons), explain(done)
+
+
+# ---------------------------------------------------------------- refused before anything runs
+
+
+def _manual(name: str, playbook_name: str, **parameters: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "grace.dev/v1alpha1",
+        "kind": "Mission",
+        "metadata": {"name": name},
+        "spec": {
+            "healthNode": "checkout",
+            "playbook": playbook_name,
+            "trigger": "manual",
+            "reason": "by hand",
+            "parameters": parameters,
+        },
+    }
+
+
+def _scale_within_bounds() -> dict[str, Any]:
+    return playbook(
+        "scale-within-bounds",
+        [{"name": "scale", "action": "scale", "with": {"replicas": "${replicas}"}}],
+        parameters=[
+            {"name": "replicas", "type": "integer", "minimum": 1, "maximum": 5, "default": 3}
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("parameters", "reason", "message"),
+    [
+        ({"replicas": 50}, "ParameterOutOfBounds", "'replicas' = 50 is above its maximum 5"),
+        ({"replicas": 0}, "ParameterOutOfBounds", "'replicas' = 0 is below its minimum 1"),
+        ({"replicas": "lots"}, "ParameterType", "'replicas' must be an integer"),
+        ({"surge": 2}, "UnknownParameter", "'surge' is not declared by the playbook"),
+    ],
+    ids=["above-maximum", "below-minimum", "wrong-type", "undeclared"],
+)
+def test_a_manual_mission_outside_the_playbook_bounds_is_refused(
+    parameters: dict[str, Any],
+    reason: str,
+    message: str,
+    api: Any,
+    dyn: Any,
+    shop: str,
+    operator: OperatorProcess,
+) -> None:
+    """The API server accepts the Mission (parameters are free-form there); the operator refuses
+    it before the policy, an approval or any step, and says why on the Mission."""
+    ns = shop
+    apps = client.AppsV1Api(api)
+    apply(dyn, [_scale_within_bounds(), checkout_node(ns, ["scale-within-bounds"])], ns)
+    before = apps.read_namespaced_deployment("checkout", ns)
+    created = create(dyn, _manual("scale-by-hand", "scale-within-bounds", **parameters), ns)
+    assert dict(created.spec.parameters) == parameters, "accepted by the API server as written"
+
+    done = wait_phase(dyn, "Mission", ns, "scale-by-hand", *TERMINAL, timeout=30)
+    assert done.status.phase == "Failed", explain(done)
+    refused = next(c for c in done.status.conditions if c.type == "Refused")
+    assert (refused.status, refused.reason) == ("True", reason), explain(done)
+    assert message in refused.message and message in done.status.message, explain(done)
+    assert not done.status.decision and not done.status.approval and not done.status.snapshot
+    assert not done.status.steps or all(s.phase != "Running" for s in done.status.steps)
+    assert not items(dyn, "ApprovalRequest", ns)
+    ledger = [e["type"] for e in entries_about(ledger_entries(operator.ledger), done.metadata.uid)]
+    assert ledger == ["mission.proposed", "mission.finished"], ledger
+    after = apps.read_namespaced_deployment("checkout", ns)
+    assert (after.metadata.generation, after.spec.replicas) == (
+        before.metadata.generation,
+        before.spec.replicas,
+    )
+    events = client.CoreV1Api(api).list_namespaced_event(
+        ns, field_selector="involvedObject.name=scale-by-hand"
+    )
+    assert any(e.type == "Warning" and message in e.message for e in events.items), [
+        (e.reason, e.message) for e in events.items
+    ]
+
+
+def _strictly(dyn: Any, api: Any, ns: str, doc: dict[str, Any]) -> client.ApiException:
+    """Create as `kubectl apply` does by default: unknown fields are an error, not dropped."""
+    plural = {"Playbook": "playbooks", "HealthNode": "healthnodes"}[doc["kind"]]
+    with pytest.raises(client.ApiException) as refused:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            "grace.dev", "v1alpha1", ns, plural, doc, field_validation="Strict"
+        )
+    return refused.value
+
+
+def test_a_playbook_naming_a_target_in_another_namespace_is_refused(
+    api: Any, dyn: Any, shop: str, operator: OperatorProcess
+) -> None:
+    """A Playbook has no way to name a target, let alone another namespace's: the API server
+    refuses the attempt (the field is not in the schema) and names the field, as `kubectl apply`
+    shows it. A client that does not ask for strict validation gets the field pruned instead
+    (with a warning), so what is stored can never point outside the HealthNode's namespace."""
+    ns = shop
+    elsewhere = {"action": "scale", "with": {"replicas": 5, "namespace": "payments"}}
+    top_level = {"action": "scale", "namespace": "payments", "with": {"replicas": 5}}
+    for i, step in enumerate((elsewhere, top_level)):
+        refused = _strictly(dyn, api, ns, playbook(f"reach-out-{i}", [step]))
+        assert refused.status in (400, 422), refused.body
+        assert "unknown field" in refused.body and "namespace" in refused.body, refused.body
+    node = checkout_node(ns, ["reach-out"])
+    node["spec"]["target"]["namespace"] = "payments"
+    refused = _strictly(dyn, api, ns, node)
+    assert "unknown field" in refused.body and "spec.target.namespace" in refused.body
+
+    stored = create(dyn, playbook("reach-out", [elsewhere]), ns)
+    assert "namespace" not in stored.spec.steps[0]["with"], "pruned by the API server"
+
+
+def test_a_playbook_with_an_unknown_action_is_refused_by_the_api_server(
+    api: Any, dyn: Any, shop: str, operator: OperatorProcess
+) -> None:
+    """No arbitrary commands: an action outside the catalog never gets stored, and a Mission
+    naming a playbook that does not exist is refused by the operator before anything runs."""
+    ns = shop
+    with pytest.raises(client.ApiException) as refused:
+        create(dyn, playbook("shell-out", [{"action": "exec", "with": {}}]), ns)
+    assert refused.value.status == 422
+    body = json.loads(refused.value.body)["message"]
+    assert 'spec.steps[0].action: Unsupported value: "exec"' in body, body
+    assert "rollback" in body and "deletePods" in body, "the message lists the catalog"
+
+    apply(dyn, [checkout_node(ns, [])], ns)
+    create(dyn, _manual("shell-by-hand", "shell-out"), ns)
+    done = wait_phase(dyn, "Mission", ns, "shell-by-hand", *TERMINAL, timeout=30)
+    assert done.status.phase == "Failed", explain(done)
+    reason = next(c for c in done.status.conditions if c.type == "Refused").reason
+    assert reason == "PlaybookNotFound", explain(done)
+    assert "Playbook 'shell-out' not found" in done.status.message, explain(done)

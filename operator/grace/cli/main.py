@@ -18,12 +18,16 @@ def _registrars() -> list[Register]:
         crds_cmd,
         demo_cmd,
         learning_cmd,
+        missions_cmd,
         run_cmd,
+        status_cmd,
     )
 
     registrars: list[Register] = [
         run_cmd.register,
         approvals_cmd.register,
+        status_cmd.register,
+        missions_cmd.register,
         learning_cmd.register,
         demo_cmd.register,
         cluster_cmd.register,

@@ -14,11 +14,13 @@ from grace.detect.detector import Detector
 from grace.detect.prometheus import PrometheusSource
 from grace.govern.engines import make_engine
 from grace.govern.governor import Governor
+from grace.govern.model import PolicyData
 from grace.govern.policy import PolicyBundle
 from grace.learn import Learner
 from grace.ledger import ConfigMapStore, ConfigMapWitness, FileStore, Ledger, Signer
 from grace.run.actions import ActionExecutor
 from grace.runtime import metrics
+from grace.runtime.budget import Slots
 from grace.runtime.config import OperatorConfig
 from grace.runtime.kube import Kube
 
@@ -43,6 +45,9 @@ class Runtime:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     learned: set[str] = field(default_factory=set)
     autonomy_recorded: set[str] = field(default_factory=set)
+    policy_data: PolicyData = field(default_factory=PolicyData)
+    """The policy data in force (the ConfigMap's, or the defaults): budgets for the slots."""
+    slots: Slots = field(default_factory=Slots)
     pending_approvals: set[str] = field(default_factory=set)
     """uids of the ApprovalRequests this operator knows to be waiting (the pending gauge)."""
     """Idempotency keys of the autonomy.changed entries already in the ledger."""

@@ -54,7 +54,7 @@ from grace.run.effects import (
 )
 from grace.run.kstatus import approval_conditions, mission_conditions
 from grace.run.machine import advance
-from grace.runtime import leases, metrics
+from grace.runtime import budget, leases, metrics
 from grace.runtime.app import Runtime
 
 log = logging.getLogger("grace.missions")
@@ -107,11 +107,20 @@ class MissionRunner:
                 self.rt.kube.get, "HealthNode", self.namespace, mission.spec.health_node
             )
             now = utcnow()
+            approval = await self._approval(mission, now)
+            if (
+                approval is not None
+                and approval.purpose == "run"
+                and approval.state == "Approved"
+                and not mission.spec.dry_run
+                and not await self._slot(mission, now)
+            ):
+                approval = approval.model_copy(update={"state": "Pending"})  # approved, not yet
             facts = Facts(
                 now=now,
                 abort=mission.metadata.annotations.get(ABORT_ANNOTATION, "").lower() == "true",
                 decision=self.decision,
-                approval=await self._approval(mission, now),
+                approval=approval,
                 outcome=answer,
             )
             transition = advance(
@@ -154,8 +163,15 @@ class MissionRunner:
                     await self._hold(status, decision, now)
                     idle = True
                     continue
-                self.decision = decision
                 await self._engine_back(status, now)
+                if (
+                    decision.result == "allow"
+                    and not mission.spec.dry_run
+                    and not await self._slot(mission, now)
+                ):
+                    idle = True  # allowed, but the budget is full: ask again when a slot frees
+                    continue
+                self.decision = decision
                 idle = False
                 continue
             if isinstance(effect, OpenApproval):
@@ -179,6 +195,26 @@ class MissionRunner:
                     continue
             answer = await self._perform(effect, node_raw, stopped)
             idle = False
+
+    async def _slot(self, mission: Mission, now: dt.datetime) -> bool:
+        """Take a budget slot, or show why this Mission waits (and count the backoff)."""
+        data = self.rt.policy_data
+        why = await budget.take(
+            self.rt.slots,
+            mission,
+            data.max_concurrent_cluster,
+            data.max_concurrent_per_namespace,
+            lambda: [Mission.model_validate(m) for m in self.rt.kube.list("Mission", None)],
+        )
+        if why is None:
+            return True
+        metrics.SCHEDULER.labels(outcome="backoff", reason="budget").inc()
+        if mission.status.message != why:
+            await io(
+                self.rt.kube.patch_status, "Mission", self.namespace, self.name, {"message": why}
+            )
+            mission.status.message = why
+        return False
 
     async def _hold(self, status: Any, decision: Decision, now: dt.datetime) -> None:
         reason = decision.reasons[0] if decision.reasons else UNAVAILABLE
@@ -471,6 +507,7 @@ class MissionRunner:
                 target["name"],
                 self.name,
             )
+        self.rt.slots.release(mission.metadata.uid)
         await self._mark_node(mission.spec.health_node, active=None, last=self.name)
         if mission.metadata.uid in self.rt.learned:
             return

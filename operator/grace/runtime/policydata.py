@@ -30,7 +30,7 @@ class PolicyDataWatch:
                 cfg.operator_namespace,
                 cfg.policy_configmap,
             )
-            self.reloader.apply(data)
+            self.rt.policy_data = self.reloader.apply(data)
             source = "defaults" if data is None else "ConfigMap"
             if source != self.source:
                 self.source = source
