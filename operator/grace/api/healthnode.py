@@ -211,6 +211,11 @@ class HealthNodeStatus(Model):
     last_evaluated: datetime | None = None
     signals: list[SignalStatus] = Field(default_factory=list)
     root_cause: str | None = None
+    incident_since: datetime | None = Field(
+        default=None,
+        description="When the node last left Healthy; cleared once it is Healthy again. "
+        "Degraded, Critical and Unknown in between are one incident (one Mission).",
+    )
     active_mission: str | None = None
     last_mission: str | None = None
     learning: list[PlaybookLearning] = Field(default_factory=list)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from grace.api.common import find_condition
 from grace.api.duration import parse_duration
-from grace.api.healthnode import HealthNode, Mode, Phase, SignalState
+from grace.api.healthnode import HealthNode, HealthNodeStatus, Mode, Phase, SignalState
 from grace.api.mission import TERMINAL_PHASES, Mission
 from grace.api.playbook import Playbook
 
@@ -44,6 +44,18 @@ ModeOf = Callable[[str], Mode]
 """playbook -> the node's effective mode for it (learning may promote or demote the spec's)."""
 
 
+def incident_since(previous: HealthNodeStatus, phase: Phase, now: datetime) -> datetime | None:
+    """When the current incident began: it starts when a node first goes Degraded or Critical
+    and lasts, through Unknown and back, until the node is Healthy again."""
+    if phase is Phase.HEALTHY:
+        return None
+    if previous.incident_since is not None:
+        return previous.incident_since
+    if phase in (Phase.DEGRADED, Phase.CRITICAL):
+        return now
+    return None
+
+
 def incident_of(node: HealthNode) -> tuple[str, bool] | None:
     """The incident a node is in: (key, predicted), or None when there is nothing to remedy.
 
@@ -52,15 +64,10 @@ def incident_of(node: HealthNode) -> tuple[str, bool] | None:
     """
     status = node.status
     if status.phase in (Phase.DEGRADED, Phase.CRITICAL):
-        # The incident began when the node stopped being Ready; Degraded -> Critical is the same
-        # incident (a signal's own `since` moves when it escalates, so it cannot be the key).
-        ready = find_condition(status.conditions, "Ready")
+        # One incident from leaving Healthy until Healthy again (a signal's own `since` moves
+        # when it escalates, and Ready flips through Unknown, so neither can be the key).
         starts = [s.since for s in status.signals if s.state in BREACHED and s.since is not None]
-        onset = (
-            ready.last_transition_time
-            if ready is not None and ready.status == "False" and ready.last_transition_time
-            else (min(starts) if starts else status.last_evaluated)
-        )
+        onset = status.incident_since or (min(starts) if starts else status.last_evaluated)
         stamp = onset.strftime("%Y%m%dT%H%M%SZ") if onset else "unknown"
         return f"{node.metadata.uid}/{stamp}", False
     if status.phase is Phase.HEALTHY:

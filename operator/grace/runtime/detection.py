@@ -19,7 +19,7 @@ from grace.api.mission import Mission
 from grace.api.playbook import Playbook
 from grace.detect.graph import GraphNode, HealthGraph, node_of
 from grace.ledger import Subject
-from grace.propose.proposer import Proposal, propose
+from grace.propose.proposer import Proposal, incident_since, propose
 from grace.runtime import metrics
 from grace.runtime.app import Runtime
 
@@ -64,6 +64,7 @@ class NodeWatch:
         now = utcnow()
         samples = await asyncio.to_thread(self.rt.prometheus.sample, node.spec.signals)
         status = self.rt.detector.evaluate(node, samples, now, self.graph(node))
+        status.incident_since = incident_since(node.status, status.phase, now)
         status = self.with_learning(node, status, now)
         await self.record_autonomy(node, now)
         self.rt.graph[self.namespace][self.name] = GraphNode(
@@ -76,8 +77,11 @@ class NodeWatch:
             metrics.NODE_PHASE.labels(self.namespace, self.name, phase.value).set(
                 1 if phase is status.phase else 0
             )
-        changed_learning = status.learning != node.status.learning
-        if changed_learning or self.rt.detector.worth_writing(node.status, status, node.spec):
+        changed = (
+            status.learning != node.status.learning
+            or status.incident_since != node.status.incident_since
+        )
+        if changed or self.rt.detector.worth_writing(node.status, status, node.spec):
             patch = status.model_dump(mode="json", by_alias=True)
             for key in MISSION_KEYS:
                 patch.pop(key, None)

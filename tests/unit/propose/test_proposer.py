@@ -122,3 +122,16 @@ def test_mission_names_are_valid_and_stable() -> None:
     name = mission_name("checkout", "u-1/20261121T115800Z")
     assert name == mission_name("checkout", "u-1/20261121T115800Z")
     assert len(name) <= 253 and name.startswith("checkout-")
+
+
+def test_an_incident_lasts_through_unknown_until_healthy() -> None:
+    from grace.api.healthnode import HealthNodeStatus, Phase
+    from grace.propose.proposer import incident_since
+
+    start = incident_since(HealthNodeStatus(phase=Phase.HEALTHY), Phase.DEGRADED, NOW)
+    assert start == NOW
+    later = NOW + timedelta(minutes=3)
+    for phase in (Phase.CRITICAL, Phase.UNKNOWN, Phase.DEGRADED):
+        assert incident_since(HealthNodeStatus(incident_since=start), phase, later) == start
+    assert incident_since(HealthNodeStatus(incident_since=start), Phase.HEALTHY, later) is None
+    assert incident_since(HealthNodeStatus(), Phase.UNKNOWN, later) is None
