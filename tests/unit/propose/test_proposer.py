@@ -135,3 +135,19 @@ def test_an_incident_lasts_through_unknown_until_healthy() -> None:
         assert incident_since(HealthNodeStatus(incident_since=start), phase, later) == start
     assert incident_since(HealthNodeStatus(incident_since=start), Phase.HEALTHY, later) is None
     assert incident_since(HealthNodeStatus(), Phase.UNKNOWN, later) is None
+
+
+def test_a_predicted_breach_proposes_only_a_playbook_that_accepts_predictions() -> None:
+    healthy = node("Healthy")
+    healthy.status.conditions.append(
+        healthy.status.conditions[0].model_copy(
+            update={"type": "PredictedBreach", "status": "True", "last_transition_time": NOW}
+        )
+    )
+    assert isinstance(propose(healthy, PLAYBOOKS, [], first, NOW), Skip)  # none accepts them
+    proactive = {**PLAYBOOKS, "scale": playbook("scale")}
+    proactive["scale"].spec.match.predicted = True
+    healthy.spec.remediation.playbooks.append("scale")
+    out = propose(healthy, proactive, [], first, NOW)
+    assert isinstance(out, Proposal) and out.playbook == "scale" and out.predicted
+    assert "predicted" in out.incident
