@@ -61,6 +61,7 @@ BOUND = FOR + 2 * INTERVAL
 
 def within_bound(what: str, settled_at: float, onset: float) -> None:
     took = settled_at - onset
+    print(f"{what}: {took:.2f}s after Prometheus showed it (bound {BOUND:g}s)")
     assert FOR - SLACK <= took <= BOUND + SLACK, (
         f"{what}: {took:.2f}s after Prometheus showed it (for {FOR:g}s, interval "
         f"{INTERVAL:g}s: expected between {FOR:g}s and {BOUND:g}s)"
@@ -232,10 +233,10 @@ def test_bad_queries_and_missing_data_are_their_own_states_never_a_pass(
 
     # Fixing the spec clears the error on the next evaluations.
     fixed = [dict(s) for s in BAD_INPUT_SIGNALS if s["name"] in ("steady", "typo")]
-    fixed[1]["query"] = "sum(rate(shop_http_requests_total[1m])) or vector(0)"
+    fixed[1]["query"] = f'sum(rate(shop_http_requests_total{{namespace="{ns}"}}[1m])) or vector(0)'
     node["spec"]["signals"] = fixed
     apply(dyn, [node], ns)
-    healed = wait_phase(dyn, "HealthNode", ns, "orders", "Healthy", timeout=30).to_dict()["status"]
+    healed = wait_node(dyn, ns, "orders", "Healthy", timeout=30)
     assert signal(healed, "typo")["state"] == "OK"
     assert "Stalled" not in {c["type"] for c in healed["conditions"]}
 
@@ -320,7 +321,7 @@ def test_a_dead_or_hung_prometheus_makes_the_node_unknown_until_it_returns(
             assert "Prometheus unreachable" in ready["message"], ready
         finally:
             os.kill(prom.pid, signals.SIGCONT)
-        wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
+        wait_node(dyn, ns, "checkout", "Healthy", timeout=30, prometheus=prom, query=error_rate(ns))
         phases = trail.phases(after=killed)
 
     assert "Degraded" not in phases and "Critical" not in phases, phases

@@ -91,6 +91,21 @@ def _leader_pid(api: Any) -> int | None:
 
 
 def test_two_replicas_survive_repeated_leader_kills(
+    cluster: ClusterUnderTest,
+    api: Any,
+    dyn: Any,
+    namespace: str,
+    tmp_path: Path,
+    operator: OperatorProcess,
+) -> None:
+    operator.stop()  # the session's operator watches every namespace: only the replicas may act
+    try:
+        _run_failover(cluster, api, dyn, namespace, tmp_path)
+    finally:
+        operator.start()
+
+
+def _run_failover(
     cluster: ClusterUnderTest, api: Any, dyn: Any, namespace: str, tmp_path: Path
 ) -> None:
     core = client.CoreV1Api(api)
