@@ -30,13 +30,13 @@ def unix(stamp: str | datetime) -> float:
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
-    found = [c for c in status.get("conditions") or [] if c["type"] == type_]
+    found: list[dict[str, Any]] = [c for c in status.get("conditions") or [] if c["type"] == type_]
     assert found, f"no {type_} condition in {status}"
     return found[0]
 
 
 def signal(status: dict[str, Any], name: str) -> dict[str, Any]:
-    found = [s for s in status.get("signals") or [] if s["name"] == name]
+    found: list[dict[str, Any]] = [s for s in status.get("signals") or [] if s["name"] == name]
     assert found, f"no signal {name} in {status}"
     return found[0]
 

@@ -161,7 +161,7 @@ def test_a_fault_is_detected_within_for_plus_two_intervals_and_its_removal_too(
     assert {"PhaseCritical", "PhaseHealthy"} <= reasons
 
 
-BAD_INPUT_SIGNALS = [
+BAD_INPUT_SIGNALS: list[dict[str, Any]] = [
     {"name": "steady", "query": "vector(0.5)", "degraded": {"above": 1}},
     {"name": "typo", "query": "sum(rate(shop_http_requests_total[1m])", "critical": {"above": 1}},
     {"name": "empty", "query": "shop_no_such_metric_total", "degraded": {"above": 1}},
@@ -175,7 +175,7 @@ def test_bad_queries_and_missing_data_are_their_own_states_never_a_pass(
 ) -> None:
     ns = namespace
     before = scrape(operator.metrics_port)
-    node = {
+    node: dict[str, Any] = {
         "apiVersion": "grace.dev/v1alpha1",
         "kind": "HealthNode",
         "metadata": {"name": "orders"},

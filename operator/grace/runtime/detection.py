@@ -54,10 +54,16 @@ class NodeWatch:
         self.rt.graph.get(self.namespace, {}).pop(self.name, None)
         self.rt.detector.forget((self.namespace, self.name))
 
-    def graph(self, node: HealthNode) -> HealthGraph:
-        """This namespace's health graph as the loops last saw it (each node keeps its own entry)."""
+    def graph(self, node: HealthNode) -> HealthGraph | None:
+        """This namespace's health graph as the loops last saw it (each node keeps its own entry).
+
+        None when no node of the namespace declares dependsOn (and this one has no root cause to
+        clear): building the graph every round would cost O(nodes) per node for nothing.
+        """
         peers = self.rt.graph.setdefault(self.namespace, {})
         peers[self.name] = node_of(node)
+        if not node.status.root_cause and not any(p.depends_on for p in peers.values()):
+            return None
         return HealthGraph(list(peers.values()))
 
     async def evaluate(self, node: HealthNode) -> None:

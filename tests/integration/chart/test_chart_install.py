@@ -22,11 +22,16 @@ def test_api_server_accepts_the_whole_rendered_chart(dyn: Any, values: dict[str,
     kinds = {d["kind"] for d in docs}
     assert {"CustomResourceDefinition", "Deployment", "ValidatingAdmissionPolicy"} <= kinds
     core = client.CoreV1Api(dyn.client)
-    try:
-        core.create_namespace({"metadata": {"name": "grace-system"}})
-    except client.ApiException as e:
-        if e.status != 409:
-            raise
+    # A dry run creates nothing, so the namespaces the chart's objects live in must exist.
+    namespaces = {"grace-system"} | {
+        d["metadata"]["namespace"] for d in docs if d["metadata"].get("namespace")
+    }
+    for name in sorted(namespaces):
+        try:
+            core.create_namespace({"metadata": {"name": name}})
+        except client.ApiException as e:
+            if e.status != 409:
+                raise
     refused = []
     for doc in docs:
         res = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
