@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from grace.api.common import GROUP, VERSION, find_condition
 from grace.api.mission import TERMINAL_PHASES, CheckResult, Mission, StepStatus, Verification
+from grace.cli.status_cmd import human_age
 from grace.run.snapshot import summary
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -39,29 +40,6 @@ class MissionSource(Protocol):
 
 
 # ---------------------------------------------------------------- pure rendering
-
-
-def human_age(seconds: float) -> str:
-    """kubectl's HumanDuration: precise while it matters, coarse once it does not."""
-    s = int(max(seconds, 0))
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    days = s // 86400
-    if days < 8:
-        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
-    if days < 730:
-        return f"{days}d"
-    return f"{days // 365}y"
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> str:
