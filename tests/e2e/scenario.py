@@ -118,23 +118,31 @@ def the_mission(dyn: Any, namespace: str, timeout: float = 60) -> Any:
 
 
 def approve(cluster: Any, namespace: str, request: str, user: str = "alice") -> None:
-    """What `kubectl annotate approvalrequest X grace.dev/decision=approve ...` does, as `user`."""
+    """What `kubectl annotate approvalrequest X grace.dev/decision=approve ...` does, as `user`.
+
+    Mission status names its ApprovalRequest one reconcile before the operator creates it (and a
+    failover can stretch that gap): a request that does not exist yet is waited for.
+    """
     api = cluster.api_client(user)
     try:
-        client.CustomObjectsApi(api).patch_namespaced_custom_object(
-            "grace.dev",
-            "v1alpha1",
-            namespace,
-            "approvalrequests",
-            request,
-            {
-                "metadata": {
-                    "annotations": {
-                        "grace.dev/decision": "approve",
-                        "grace.dev/decided-by": user,
+        wait_for(
+            f"ApprovalRequest {request} to exist and take the decision",
+            lambda: client.CustomObjectsApi(api).patch_namespaced_custom_object(
+                "grace.dev",
+                "v1alpha1",
+                namespace,
+                "approvalrequests",
+                request,
+                {
+                    "metadata": {
+                        "annotations": {
+                            "grace.dev/decision": "approve",
+                            "grace.dev/decided-by": user,
+                        }
                     }
-                }
-            },
+                },
+            ),
+            timeout=60,
         )
     finally:
         api.close()
