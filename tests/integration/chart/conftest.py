@@ -206,6 +206,7 @@ def operator_as_chart(
         f"--ledger-namespace={release.ledger_namespace}",
         "--policy-engine=opa",
         f"--opa-url={opa.url}",
+        "--leader-elect",  # the chart runs two replicas: the Lease is part of what RBAC must allow
     )
     with others_paused():
         proc.start()

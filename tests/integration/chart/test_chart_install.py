@@ -12,8 +12,12 @@ from tests.unit.chart.chart import render
 
 @pytest.mark.parametrize(
     "values",
-    [{}, {"watchNamespaces": ["default"], "replicaCount": 2}, {"ledger": {"backend": "file"}}],
-    ids=["default", "namespaced-two-replicas", "file-ledger"],
+    [
+        {},
+        {"watchNamespaces": ["default"], "replicaCount": 1},
+        {"ledger": {"backend": "file"}, "replicaCount": 1},
+    ],
+    ids=["default", "namespaced-one-replica", "file-ledger"],
 )
 def test_api_server_accepts_the_whole_rendered_chart(dyn: Any, values: dict[str, Any]) -> None:
     """CRDs, Deployment, RBAC, Secret, ConfigMaps, PVC, admission policy: a dry-run apply of all

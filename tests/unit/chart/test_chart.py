@@ -82,7 +82,7 @@ def test_schema_refuses_wrong_values(values: dict[str, Any], complaint: str) -> 
 
 def test_file_ledger_with_two_replicas_is_refused() -> None:
     error = refusal({"ledger": {"backend": "file"}, "replicaCount": 2})
-    assert "replicaCount 1" in error
+    assert "set replicaCount=1" in error
 
 
 def _deployment(values: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -106,18 +106,35 @@ def test_deployment_runs_grace_run_with_flags_it_knows() -> None:
     assert (run.ledger_backend, run.ledger_namespace) == ("configmap", "grace-system")
     assert str(run.signing_key) == "/etc/grace/signing-key"
     assert str(run.policy_dir) == "/app/policies"
-    assert run.namespaces == [] and not run.leader_elect
+    assert run.namespaces == []
 
 
-def test_watch_namespaces_and_replicas_reach_the_operator() -> None:
-    run = _grace_run({"watchNamespaces": ["shop", "payments"], "replicaCount": 2})
-    assert run.namespaces == ["shop", "payments"]
-    assert run.leader_elect
-    pod = _deployment({"replicaCount": 2})["spec"]["template"]["spec"]
-    env = {
-        e["name"]: e for e in container({"spec": {"template": {"spec": pod}}}, "operator")["env"]
-    }
+def test_two_replicas_by_default_elect_a_leader_and_spread() -> None:
+    docs = render()
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert _grace_run().leader_elect
+    env = {e["name"]: e for e in container(deployment, "operator")["env"]}
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    pod = deployment["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+
+
+def test_one_replica_runs_without_election_or_disruption_budget() -> None:
+    docs = render({"replicaCount": 1})
+    assert not _grace_run({"replicaCount": 1}).leader_elect
+    assert "affinity" not in one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert not of_kind(docs, "PodDisruptionBudget")
+
+
+def test_watch_namespaces_reach_the_operator() -> None:
+    run = _grace_run({"watchNamespaces": ["shop", "payments"]})
+    assert run.namespaces == ["shop", "payments"]
 
 
 def test_pod_is_non_root_read_only_and_bounded() -> None:
@@ -210,7 +227,9 @@ def test_configmap_ledger_gets_a_witness_namespace_kept_on_uninstall() -> None:
 
 
 def test_file_ledger_lives_on_a_kept_volume() -> None:
-    docs = render({"ledger": {"backend": "file", "persistence": {"size": "5Gi"}}})
+    docs = render(
+        {"ledger": {"backend": "file", "persistence": {"size": "5Gi"}}, "replicaCount": 1}
+    )
     pvc = one(docs, "PersistentVolumeClaim")
     assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
@@ -218,7 +237,7 @@ def test_file_ledger_lives_on_a_kept_volume() -> None:
     assert deployment["spec"]["strategy"]["type"] == "Recreate", "never two writers of the file"
     operator = container(deployment, "operator")
     mount = next(m for m in operator["volumeMounts"] if m["name"] == "ledger")
-    run = _grace_run({"ledger": {"backend": "file"}})
+    run = _grace_run({"ledger": {"backend": "file"}, "replicaCount": 1})
     assert str(run.ledger_path).startswith(mount["mountPath"] + "/")
     assert not of_kind(docs, "Namespace")
 

@@ -95,7 +95,7 @@ def test_without_cordon_no_node_is_reachable() -> None:
 
 
 def test_file_ledger_drops_the_ledger_configmap_roles() -> None:
-    actual = _grants({"ledger": {"backend": "file"}})
+    actual = _grants({"ledger": {"backend": "file"}, "replicaCount": 1})
     configmaps = {g for g in actual if g.resource == "configmaps"}
     assert configmaps == table([(NS, "core/configmaps:grace-policy", "get")])
 
@@ -105,11 +105,11 @@ def test_file_ledger_drops_the_ledger_configmap_roles() -> None:
     [
         {},
         {"watchNamespaces": ["shop"]},
-        {"ledger": {"backend": "file"}},
+        {"ledger": {"backend": "file"}, "replicaCount": 1},
         {"ledger": {"namespace": "grace-ledger"}},
-        {"replicaCount": 2},
+        {"replicaCount": 1},
     ],
-    ids=["default", "namespaced", "file-ledger", "ledger-namespace", "two-replicas"],
+    ids=["default", "namespaced", "file-ledger", "ledger-namespace", "one-replica"],
 )
 def test_invariants_hold_for_every_shape(values: dict[str, Any]) -> None:
     docs = render(values)
