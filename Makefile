@@ -41,7 +41,7 @@ unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
 test: deps lint opa-test
-	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q --durations=15 $(PYTEST_ARGS)
 
 bench: deps
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from grace.api.approval import (
@@ -26,6 +26,7 @@ from grace.api.approval import (
     ApprovalState,
 )
 from grace.api.common import GROUP, VERSION
+from grace.cli.table import human_age, render
 
 PLURAL = "approvalrequests"
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
@@ -121,43 +122,12 @@ def is_open(row: ApprovalRow, now: datetime) -> bool:
     return row.expires is None or now < row.expires
 
 
-def human_duration(delta: timedelta) -> str:
-    """kubectl's AGE format (k8s.io/apimachinery duration.HumanDuration)."""
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
-        seconds = 0
-    if seconds < 120:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 10:
-        s = seconds % 60
-        return f"{minutes}m{s}s" if s else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 8:
-        m = minutes % 60
-        return f"{hours}h{m}m" if m else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d{h}h" if h else f"{hours // 24}d"
-    days = hours // 24
-    if days < 365 * 2:
-        return f"{days}d"
-    if days < 365 * 8:
-        d = days % 365
-        return f"{days // 365}y{d}d" if d else f"{days // 365}y"
-    return f"{days // 365}y"
-
-
 def expires_in(row: ApprovalRow, now: datetime) -> str:
     if row.expires is None:
         return "<none>"
     if now >= row.expires:
         return "expired"
-    return human_duration(row.expires - now)
+    return human_age((row.expires - now).total_seconds())
 
 
 def _cut(text: str, width: int | None) -> str:
@@ -190,7 +160,7 @@ def render_table(
             r.purpose,
             r.risk or "<none>",
             r.requested_by or "<none>",
-            human_duration(now - r.created) if r.created else "<unknown>",
+            human_age((now - r.created).total_seconds()) if r.created else "<unknown>",
             expires_in(r, now) if r.state == ApprovalState.PENDING.value else "-",
         ]
         if show_state:
@@ -201,12 +171,7 @@ def render_table(
             _cut("; ".join(r.reasons) or r.question or "-", None if wide else REASONS_WIDTH)
         )
         body.append(line)
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header) - 1)]
-    lines = []
-    for row in [header, *body]:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        lines.append("   ".join([*cells, row[-1]]).rstrip())
-    return "\n".join(lines)
+    return render([header, *body]).rstrip("\n")
 
 
 def row_json(row: ApprovalRow) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from grace.cli.status_cmd import worst_signal
 from grace.localcluster.binaries import ensure_binaries
 from grace.localcluster.cluster import CONTEXT, LocalCluster
 
@@ -185,9 +186,14 @@ def _demo(args: argparse.Namespace) -> int:
                 key = f"node:{n.status.phase.value}"
                 if key not in seen:
                     seen.add(key)
-                    worst = max(n.status.signals, key=lambda s: s.value or 0.0, default=None)
+                    worst = worst_signal(n)
                     detail = (
-                        f" ({worst.name}={worst.value:.3f})"
+                        f" ({worst.name}={worst.value:.3f}"
+                        + (
+                            f", {worst.state.value.lower()} at {worst.threshold})"
+                            if worst.threshold
+                            else ")"
+                        )
                         if worst and worst.value is not None
                         else ""
                     )

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import ValidationError
 
 from grace.api.healthnode import HealthNode
-from grace.cli.status_cmd import NONE, ClusterError, current_namespace, load_nodes, render
+from grace.cli.status_cmd import NONE, read_nodes
+from grace.cli.table import render
 
 DEFAULT_METRICS_URL: Final = "http://127.0.0.1:8080/metrics"
 
@@ -273,15 +273,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _learning(args: argparse.Namespace) -> int:
-    namespace: str | None = None
-    if not args.all_namespaces:
-        namespace = args.namespace or current_namespace(args.kubeconfig, args.context)
-    try:
-        items = load_nodes(namespace, args.kubeconfig, args.context)
-    except ClusterError as e:
-        print(f"error: {e}", file=sys.stderr)
+    read = read_nodes(args)
+    if read is None:
         return 1
-    rows = learning_rows(_readable(items))
+    nodes, namespace = read
+    rows = learning_rows(nodes)
     if args.output == "json":
         print(json.dumps({"items": [r.json() for r in rows]}, indent=2))
         return 0
@@ -291,21 +287,6 @@ def _learning(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(render(learning_table(rows, args.all_namespaces)))
     return 0
-
-
-def _readable(items: Iterable[dict[str, Any]]) -> list[HealthNode]:
-    nodes: list[HealthNode] = []
-    for item in items:
-        try:
-            nodes.append(HealthNode.model_validate(item))
-        except ValidationError as e:
-            meta = item.get("metadata") or {}
-            print(
-                f"warning: skipped HealthNode {meta.get('namespace')}/{meta.get('name')}: "
-                f"unreadable ({e.error_count()} validation errors)",
-                file=sys.stderr,
-            )
-    return nodes
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -21,7 +21,8 @@ from pydantic import ValidationError
 
 from grace.api.common import GROUP, VERSION, find_condition
 from grace.api.mission import TERMINAL_PHASES, CheckResult, Mission, StepStatus, Verification
-from grace.cli.status_cmd import human_age
+from grace.cli.status_cmd import current_namespace
+from grace.cli.table import human_age, render
 from grace.run.snapshot import summary
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -96,10 +97,7 @@ COLUMNS = ("NAME", "NODE", "PLAYBOOK", "PHASE", "PROGRESS", "DECISION", "AGE")
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    body = [list(header), *(list(r) for r in rows)]
-    widths = [max(len(r[i]) for r in body) for i in range(len(header))]
-    lines = ["   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in body]
-    return "\n".join(line.rstrip() for line in lines)
+    return render([list(header), *(list(r) for r in rows)]).rstrip("\n")
 
 
 def render_list(missions: Sequence[Mission], now: datetime, all_namespaces: bool) -> str:
@@ -313,19 +311,6 @@ class ClusterMissions:
             raise
 
 
-def current_namespace(context: str | None) -> str:
-    """The namespace of the kubeconfig context, as kubectl picks it ("default" when unset)."""
-    from kubernetes import config
-
-    try:
-        contexts, active = config.list_kube_config_contexts()
-    except (config.ConfigException, OSError):
-        return "default"
-    chosen = next((c for c in contexts if c["name"] == context), active) if context else active
-    ns = ((chosen or {}).get("context") or {}).get("namespace")
-    return str(ns) if ns else "default"
-
-
 def source(args: argparse.Namespace) -> MissionSource:
     """The Missions the command reads; tests replace this with a fixed list."""
     return ClusterMissions(getattr(args, "context", None))
@@ -404,7 +389,7 @@ def _guarded(command: Command) -> Command:
 
 def _namespace(args: argparse.Namespace) -> str:
     ns: str | None = getattr(args, "namespace", None)
-    return ns or current_namespace(getattr(args, "context", None))
+    return ns or current_namespace(None, getattr(args, "context", None))
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ from grace.api.healthnode import (
     SignalStatus,
     Threshold,
 )
+from grace.cli.table import human_age, render
 from grace.detect.graph import HealthGraph, RankedCause
 
 NONE = "<none>"
@@ -362,29 +363,6 @@ def sort_for_status(views: Iterable[NodeView]) -> list[NodeView]:
     return sorted(views, key=lambda v: (v.namespace, v.name))
 
 
-def human_age(delta_seconds: float) -> str:
-    """kubectl's short durations: 45s, 3m12s, 25m, 2h30m, 9h, 3d4h, 30d, 2y."""
-    s = max(int(delta_seconds), 0)
-    if s < 120:
-        return f"{s}s"
-    m = s // 60
-    if m < 10:
-        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
-    if m < 180:
-        return f"{m}m"
-    h = s // 3600
-    if h < 8:
-        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
-    if h < 48:
-        return f"{h}h"
-    d = h // 24
-    if d < 8:
-        return f"{d}d{h % 24}h" if h % 24 else f"{d}d"
-    if d < 365 * 2:
-        return f"{d}d"
-    return f"{d // 365}y"
-
-
 def _age(when: datetime | None, now: datetime) -> str:
     return human_age((now - when).total_seconds()) if when is not None else NONE
 
@@ -462,18 +440,6 @@ def focus_table(
             row.insert(1, v.namespace)
         rows.append(row)
     return rows
-
-
-def render(rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns, three spaces apart, no trailing blanks: kubectl's table style."""
-    if not rows:
-        return ""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for r in rows:
-        cells = [c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r)]
-        lines.append("   ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
 
 
 # -- the thin edge ---------------------------------------------------------------------------
@@ -572,7 +538,7 @@ def _common_args(p: argparse.ArgumentParser, outputs: list[str]) -> None:
     p.add_argument("--context", default=None, help="kube context (default: the current one)")
 
 
-def _read(args: argparse.Namespace) -> tuple[list[HealthNode], str | None] | None:
+def read_nodes(args: argparse.Namespace) -> tuple[list[HealthNode], str | None] | None:
     namespace: str | None = None
     if not args.all_namespaces:
         namespace = args.namespace or current_namespace(args.kubeconfig, args.context)
@@ -593,7 +559,7 @@ def _nothing(namespace: str | None) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    read = _read(args)
+    read = read_nodes(args)
     if read is None:
         return 1
     nodes, namespace = read
@@ -611,7 +577,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _focus(args: argparse.Namespace) -> int:
-    read = _read(args)
+    read = read_nodes(args)
     if read is None:
         return 1
     nodes, namespace = read

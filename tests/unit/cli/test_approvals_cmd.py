@@ -85,30 +85,6 @@ def test_only_requests_still_waiting_for_a_human_are_open() -> None:
     assert not cmd.is_open(cmd.row_of(decided), NOW)
 
 
-@pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [
-        (-5, "0s"),
-        (0, "0s"),
-        (119, "119s"),
-        (120, "2m"),
-        (200, "3m20s"),
-        (600, "10m"),
-        (179 * 60, "179m"),
-        (3 * 3600, "3h"),
-        (3 * 3600 + 5 * 60, "3h5m"),
-        (8 * 3600 + 5 * 60, "8h"),
-        (47 * 3600, "47h"),
-        (2 * 86400 + 3 * 3600, "2d3h"),
-        (8 * 86400, "8d"),
-        (800 * 86400, "2y70d"),
-        (9 * 365 * 86400, "9y"),
-    ],
-)
-def test_ages_read_like_kubectl(seconds: int, shown: str) -> None:
-    assert cmd.human_duration(timedelta(seconds=seconds)) == shown
-
-
 def test_the_table_shows_mission_risk_requester_age_expiry_and_reasons_oldest_first() -> None:
     rows = [
         cmd.row_of(request("new-run", age=timedelta(seconds=30))),

@@ -14,7 +14,7 @@ import pytest
 
 from grace.api.healthnode import HealthNode
 from grace.cli import learning_cmd as cmd
-from grace.cli.status_cmd import render
+from grace.cli.table import render
 
 EXPOSITION = """\
 # HELP grace_scheduler_total Proposer outcomes: proposed, or skipped with a reason.

@@ -149,15 +149,6 @@ def mission(raw: dict[str, Any]) -> Mission:
 # ---------------------------------------------------------------- pure rendering
 
 
-@pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [(0, "0s"), (59, "59s"), (119, "119s"), (150, "2m30s"), (180, "3m"), (600, "10m"),
-     (3 * 3600 + 120, "3h2m"), (9 * 3600, "9h"), (3 * 86400 + 3600, "3d1h"), (40 * 86400, "40d")],
-)  # fmt: skip
-def test_ages_read_like_kubectl(seconds: float, shown: str) -> None:
-    assert cmd.human_age(seconds) == shown
-
-
 def test_the_list_has_one_line_per_mission_with_what_on_call_needs() -> None:
     text = cmd.render_list([mission(REFUSED), mission(ROLLED_BACK_RELEASE)], NOW, False)
     header, first, second = text.splitlines()
@@ -284,7 +275,7 @@ class FixedMissions:
 def cluster(monkeypatch: pytest.MonkeyPatch) -> FixedMissions:
     fixed = FixedMissions(ROLLED_BACK_RELEASE, REFUSED, SHADOW)
     monkeypatch.setattr(cmd, "source", lambda args: fixed)
-    monkeypatch.setattr(cmd, "current_namespace", lambda context: "shop")
+    monkeypatch.setattr(cmd, "current_namespace", lambda kubeconfig, context: "shop")
     return fixed
 
 
