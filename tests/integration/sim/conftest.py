@@ -9,9 +9,9 @@ import pytest
 from kubernetes import client
 
 from grace.localcluster.prometheus import PrometheusServer
-from grace.sim import Scope, ShopExporter
-from tests.integration.sim.shop import SHOP, Shop
-from tests.support.kube import apply, load_docs, wait_for
+from grace.sim import ShopExporter
+from tests.integration.sim.shop import Shop
+from tests.support.shop import running_shop
 
 
 @pytest.fixture(scope="module")
@@ -33,20 +33,5 @@ def exporter(api: Any, prometheus: PrometheusServer) -> Iterator[ShopExporter]:
 def shop(
     api: Any, dyn: Any, namespace: str, prometheus: PrometheusServer, exporter: ShopExporter
 ) -> Iterator[Shop]:
-    apps = client.AppsV1Api(api)
-    docs = load_docs(SHOP / "10-workloads.yaml")
-    apply(dyn, docs, namespace)
-    for doc in docs:
-        name, replicas = doc["metadata"]["name"], doc["spec"]["replicas"]
-        wait_for(
-            f"{name} available",
-            lambda n=name, r=replicas: (
-                apps.read_namespaced_deployment(n, namespace).status.available_replicas == r
-            ),
-            timeout=60,
-        )
-    exporter.add_scope(Scope(namespace))
-    for doc in docs:
-        exporter.wait_observed(namespace, doc["metadata"]["name"], doc["spec"]["replicas"])
-    yield Shop(namespace, exporter, prometheus, apps)
-    exporter.remove_scope(namespace)
+    with running_shop(api, dyn, namespace, exporter):
+        yield Shop(namespace, exporter, prometheus, client.AppsV1Api(api))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -12,9 +11,7 @@ from kubernetes import client
 from grace.localcluster.prometheus import PrometheusServer
 from grace.sim import ShopExporter
 from tests.support.kube import load_docs, wait_for
-
-REPO = Path(__file__).resolve().parents[3]
-SHOP = REPO / "examples" / "shop"
+from tests.support.shop import SHOP
 
 
 def example_query(node: str, signal: str, namespace: str) -> str:
