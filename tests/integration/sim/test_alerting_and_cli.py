@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from grace.localcluster.processes import free_port
 from grace.localcluster.prometheus import AlertmanagerServer
 from grace.sim import AlertWebhook
-from tests.conftest import ClusterUnderTest
-from tests.integration.sim.shop import REPO, Shop
+from tests.conftest import REPO, ClusterUnderTest
+from tests.integration.sim.shop import Shop
 from tests.support.kube import wait_for
 
 BAD = "registry.example/shop/checkout:1.5.0-bad"
