@@ -257,6 +257,7 @@ class Operator:
             f"--ledger-path={workdir / f'{name}-ledger.jsonl'}",
             f"--policy-dir={REPO / 'policies'}",
             f"--metrics-port={self.port}",
+            "--metrics-address=127.0.0.1",
             *(f"--namespace={ns}" for ns in namespaces),
         ]
         self.env = {

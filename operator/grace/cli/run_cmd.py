@@ -1,70 +1,70 @@
-"""`grace run`: start the operator (kopf) with flags for namespaces, Prometheus, policy, ledger."""
+"""`grace run`: start the operator (kopf); its flags are OperatorConfig's fields."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 from grace.runtime.config import OperatorConfig
 
+_SHORT = {"namespaces": ("-n", "--namespace")}
+"""Fields whose flag is not simply --field-name."""
+
+
+def _flag(name: str, field: Any, default: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The argparse flag of one OperatorConfig field."""
+    flags = _SHORT.get(name, (f"--{name.replace('_', '-')}",))
+    kwargs: dict[str, Any] = {"dest": name, "help": field.description}
+    annotation = field.annotation
+    if annotation is bool:
+        return flags, {**kwargs, "action": "store_true"}
+    kwargs["metavar"] = flags[-1].removeprefix("--").upper().replace("-", "_")
+    if typing.get_origin(annotation) is list:
+        return flags, {**kwargs, "action": "append", "default": []}
+    kwargs["default"] = default
+    if typing.get_origin(annotation) is typing.Literal:
+        kwargs["choices"] = list(typing.get_args(annotation))
+        kwargs["metavar"] = "{" + ",".join(kwargs["choices"]) + "}"
+    elif annotation in (int, float, Path):
+        kwargs["type"] = annotation
+    elif annotation == Path | None:
+        kwargs["type"] = Path
+    if default is not None:
+        kwargs["help"] = f"{field.description} (default: {default})"
+    return flags, kwargs
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("run", help="run the operator against the current kube context")
-    d = OperatorConfig()
-    p.add_argument(
-        "-n",
-        "--namespace",
-        action="append",
-        dest="namespaces",
-        default=[],
-        help="watch this namespace (repeatable); default: all namespaces",
+    p = sub.add_parser(
+        "run",
+        help="run the operator against the current kube context",
+        description="Run the GRACE operator against the current kube context (KUBECONFIG).",
     )
-    p.add_argument("--prometheus-url", default=d.prometheus_url)
-    p.add_argument("--policy-engine", choices=["embedded", "opa"], default=d.policy_engine)
-    p.add_argument("--opa-url", default=d.opa_url)
-    p.add_argument("--policy-dir", type=Path, default=d.policy_dir)
-    p.add_argument("--operator-namespace", default=d.operator_namespace)
-    p.add_argument("--ledger-backend", choices=["file", "configmap"], default=d.ledger_backend)
-    p.add_argument("--ledger-path", type=Path, default=d.ledger_path)
-    p.add_argument("--ledger-namespace", default=d.ledger_namespace)
-    p.add_argument("--signing-key", type=Path, default=None, help="Ed25519 private key (PEM)")
-    p.add_argument("--mission-tick", type=float, default=d.mission_tick, help="seconds")
-    p.add_argument(
-        "--approval-ttl",
-        type=float,
-        default=d.approval_ttl,
-        help="seconds before an ApprovalRequest expires",
-    )
-    p.add_argument("--metrics-port", type=int, default=d.metrics_port, help="0 disables /metrics")
-    p.add_argument(
-        "--identity", default=d.identity, help="user automatic Missions are requested by"
-    )
-    p.add_argument(
-        "--leader-elect",
-        action="store_true",
-        help="one of several replicas: act only while holding the grace-leader Lease",
-    )
+    defaults = OperatorConfig()
+    for name, field in OperatorConfig.model_fields.items():
+        flags, kwargs = _flag(name, field, getattr(defaults, name))
+        p.add_argument(*flags, **kwargs)
     p.set_defaults(func=_run)
 
 
+def config_of(args: argparse.Namespace) -> OperatorConfig:
+    """The validated configuration a parsed `grace run` command line stands for."""
+    return OperatorConfig(**{name: getattr(args, name) for name in OperatorConfig.model_fields})
+
+
 def _run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from grace.runtime.app import run
 
-    config = OperatorConfig(
-        namespaces=args.namespaces,
-        prometheus_url=args.prometheus_url,
-        policy_engine=args.policy_engine,
-        opa_url=args.opa_url,
-        policy_dir=args.policy_dir,
-        operator_namespace=args.operator_namespace,
-        ledger_backend=args.ledger_backend,
-        ledger_path=args.ledger_path,
-        ledger_namespace=args.ledger_namespace,
-        signing_key=args.signing_key,
-        mission_tick=args.mission_tick,
-        approval_ttl=args.approval_ttl,
-        metrics_port=args.metrics_port,
-        identity=args.identity,
-        leader_elect=args.leader_elect,
-    )
+    try:
+        config = config_of(args)
+    except ValidationError as e:
+        for err in e.errors():
+            flag = "--" + str(err["loc"][0]).replace("_", "-")
+            print(f"grace run: error: {flag}: {err['msg']}", file=sys.stderr)
+        return 2
     return run(config)

@@ -56,6 +56,7 @@ class OperatorProcess:
             f"--policy-dir={REPO / 'policies'}",
             "--mission-tick=0.5",
             f"--metrics-port={self.metrics_port}",
+            "--metrics-address=127.0.0.1",
             *self.extra,
         ]
         with self.log.open("ab") as out:

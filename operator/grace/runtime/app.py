@@ -129,7 +129,7 @@ def run(config: OperatorConfig) -> int:
     if config.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(config.metrics_port, addr="0.0.0.0")
+        start_http_server(config.metrics_port, addr=config.metrics_address)
     import grace.handlers  # noqa: F401  (registers the handlers with kopf)
 
     async def main() -> None:

@@ -1,4 +1,8 @@
-"""OperatorConfig: every knob of `grace run`, validated once at start-up."""
+"""OperatorConfig: every knob of `grace run`, validated once at start-up.
+
+The one source of the command line: each field is a flag of `grace run` (grace.cli.run_cmd
+derives the flags, their types, choices, defaults and help from here).
+"""
 
 from __future__ import annotations
 
@@ -10,36 +14,62 @@ from pydantic import BaseModel, Field
 
 class OperatorConfig(BaseModel):
     namespaces: list[str] = Field(
-        default_factory=list, description="Namespaces to watch; empty means cluster-wide."
+        default_factory=list,
+        description="watch this namespace (repeatable); default: every namespace",
     )
-    prometheus_url: str = "http://127.0.0.1:9090"
-    prometheus_timeout: float = Field(default=5.0, gt=0)
-    policy_engine: Literal["embedded", "opa"] = "embedded"
-    opa_url: str = "http://127.0.0.1:8181"
-    policy_dir: Path = Path("policies")
+    prometheus_url: str = Field(
+        default="http://127.0.0.1:9090", description="the Prometheus the signals are queried on"
+    )
+    prometheus_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="seconds a query may take; no answer in time makes the node Unknown",
+    )
+    policy_engine: Literal["embedded", "opa"] = Field(
+        default="embedded", description="where policy is evaluated: in-process (regopy) or OPA"
+    )
+    opa_url: str = Field(default="http://127.0.0.1:8181", description="the OPA server (sidecar)")
+    policy_dir: Path = Field(
+        default=Path("policies"), description="the Rego policies (policies/grace/*.rego)"
+    )
     policy_configmap: str = Field(
         default="grace-policy",
-        description="ConfigMap (in the operator namespace) with policy data.",
+        description="ConfigMap in the operator namespace with the policy's data, reloaded live",
     )
-    operator_namespace: str = "grace-system"
-    ledger_backend: Literal["file", "configmap"] = "file"
-    ledger_path: Path = Path(".grace/ledger.jsonl")
-    ledger_namespace: str = "grace-system"
+    operator_namespace: str = Field(
+        default="grace-system", description="where the operator's own objects (Leases) live"
+    )
+    ledger_backend: Literal["file", "configmap"] = Field(
+        default="file", description="where the signed ledger is kept"
+    )
+    ledger_path: Path = Field(
+        default=Path(".grace/ledger.jsonl"), description="the ledger file (backend file)"
+    )
+    ledger_namespace: str = Field(
+        default="grace-system",
+        description="namespace of the ledger ConfigMaps (backend configmap); checkpoints are "
+        "also witnessed in <namespace>-witness",
+    )
     signing_key: Path | None = Field(
-        default=None, description="Ed25519 private key (PEM); a throwaway key is made when unset."
+        default=None,
+        description="Ed25519 private key (PEM) that signs the ledger; a throwaway key when unset",
     )
-    mission_tick: float = Field(
-        default=2.0, gt=0, description="Seconds between Mission reconciles."
-    )
+    mission_tick: float = Field(default=2.0, gt=0, description="seconds between Mission reconciles")
     approval_ttl: float = Field(
-        default=3600.0, gt=0, description="Seconds before a request expires."
+        default=3600.0, gt=0, description="seconds before an ApprovalRequest expires"
     )
-    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    metrics_port: int = Field(
+        default=8080, ge=0, le=65535, description="port of /metrics and the probes; 0 disables"
+    )
+    metrics_address: str = Field(
+        default="0.0.0.0",
+        description="address /metrics listens on (a pod needs 0.0.0.0; 127.0.0.1 on a laptop)",
+    )
     identity: str = Field(
         default="system:serviceaccount:grace-system:grace",
-        description="Who automatic Missions are requested by (the operator's own user).",
+        description="the user automatic Missions are requested by (the operator's own)",
     )
     leader_elect: bool = Field(
         default=False,
-        description="Run as one of several replicas: only the holder of the grace-leader Lease acts.",
+        description="one of several replicas: act only while holding the grace-leader Lease",
     )
