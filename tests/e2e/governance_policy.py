@@ -6,7 +6,6 @@ import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -16,8 +15,6 @@ from tests.support.kube import wait_for
 
 __all__ = ["install_admission_policy"]
 
-REPO = Path(__file__).resolve().parents[2]
-POLICY_FILE = REPO / "charts" / "grace" / "templates" / "admission-policy.yaml"
 GROUP, VERSION = "grace.dev", "v1alpha1"
 
 

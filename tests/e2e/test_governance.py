@@ -11,10 +11,9 @@ from kubernetes import client
 
 from grace.localcluster.opa import OpaServer
 from grace.localcluster.prometheus import PrometheusServer
-from tests.conftest import ClusterUnderTest
+from tests.conftest import REPO, ClusterUnderTest
 from tests.e2e.governance_policy import (
     GROUP,
-    REPO,
     VERSION,
     acting_as,
     allow_creating_missions,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from kubernetes import client
 from grace.api import crdgen
 
 REPO = Path(__file__).resolve().parents[3]
-ADMISSION_POLICY = REPO / "charts" / "grace" / "templates" / "admission-policy.yaml"
+CHART = REPO / "charts" / "grace"
+ADMISSION_POLICY = "templates/admission-policy.yaml"
 
 
 def install_crds(api_client: Any, timeout: float = 60.0) -> None:
@@ -102,12 +104,34 @@ def grant(api: Any, namespace: str, user: str, role: str) -> None:
     )
 
 
+def admission_policy_docs(release: str = "grace", namespace: str = "grace-system") -> list[Any]:
+    """The chart's admission policies and bindings, rendered by Helm as `helm install` would."""
+    from grace.localcluster.binaries import KUBERNETES_VERSION, ensure_binaries
+
+    done = subprocess.run(
+        [
+            str(ensure_binaries(verbose=False).helm),
+            "template",
+            release,
+            str(CHART),
+            f"--namespace={namespace}",
+            f"--show-only={ADMISSION_POLICY}",
+            f"--kube-version={KUBERNETES_VERSION}",  # the chart requires >= 1.30; helm assumes 1.20
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"helm template {ADMISSION_POLICY} failed: {done.stderr.strip()}")
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
 def install_admission_policy(api: Any) -> None:
-    """Create or replace every policy and binding of the chart's file, exactly as written."""
+    """Create or replace every policy and binding of the chart, as the chart renders them."""
     admission = client.AdmissionregistrationV1Api(api)
-    for doc in yaml.safe_load_all(ADMISSION_POLICY.read_text()):
-        if not doc:
-            continue
+    for doc in admission_policy_docs():
         kind, name = doc["kind"], doc["metadata"]["name"]
         if kind == "ValidatingAdmissionPolicy":
             read, create, replace = (

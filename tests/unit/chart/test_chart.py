@@ -305,3 +305,19 @@ def test_values_file_documents_every_top_level_key_in_the_schema() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert set(values) <= set(schema["properties"])
     assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(("release", "namespace"), [("grace", "grace-system"), ("ops", "platform")])
+def test_admission_policy_exempts_exactly_the_operators_own_identity(
+    release: str, namespace: str
+) -> None:
+    """Automatic Missions are requested by `grace run --identity`: the requester policy must
+    let that user through under any release name and namespace, and no other ServiceAccount."""
+    docs = render(release=release, namespace=namespace)
+    args = container(one(docs, "Deployment"), "operator")["args"]
+    identity = next(a.split("=", 1)[1] for a in args if a.startswith("--identity="))
+    policy = one(docs, "ValidatingAdmissionPolicy", "grace-mission-requester")
+    operator = next(v for v in policy["spec"]["variables"] if v["name"] == "operator")
+    quoted = re.findall(r"'([^']*)'", operator["expression"])
+    assert quoted == [identity, "system:masters"]
+    assert identity.startswith(f"system:serviceaccount:{namespace}:")
