@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ import yaml
 
 from grace.cli.status_cmd import worst_signal
 from grace.localcluster.binaries import ensure_binaries
-from grace.localcluster.cluster import CONTEXT, LocalCluster
+from grace.localcluster.cluster import CONTEXT, LocalCluster, is_test_context
 
 REPO = Path(__file__).resolve().parents[3]
 NS = "shop"
@@ -30,10 +31,47 @@ T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="run GRACE's main scenario on a real local cluster")
+    p = sub.add_parser(
+        "demo",
+        help="run GRACE's main scenario on a real local cluster",
+        description="A bad release, detected, approved by alice, rolled back, verified, and the "
+        "ledger checked. On the current kube context when it is a test cluster (kind-*, or "
+        "GRACE_TEST_CONTEXT), else on a local cluster started and stopped here.",
+    )
     p.add_argument("--keep", action="store_true", help="leave everything running at the end")
+    p.add_argument(
+        "--local", action="store_true", help="always start the local cluster, whatever KUBECONFIG"
+    )
     p.add_argument("--dir", type=Path, default=REPO / ".grace" / "demo")
     p.set_defaults(func=_demo)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The cluster the demo runs on, and how alice reaches it."""
+
+    kubeconfig: str
+    context: str
+    local: bool
+
+    def as_alice(self) -> list[str]:
+        """kubectl flags acting as the ordinary user alice: her token context on the local
+        cluster, impersonation elsewhere (kind has no such user)."""
+        if self.local:
+            return [f"--context={self.context}-alice"]
+        return [f"--context={self.context}", "--as=alice", "--as-group=system:authenticated"]
+
+
+def current_test_context() -> Target | None:
+    """The current kube context, when it is a disposable test cluster (never anything else)."""
+    kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    if not Path(kubeconfig.split(os.pathsep)[0]).is_file():
+        return None
+    ok, _ = is_test_context(kubeconfig)
+    if not ok:
+        return None
+    current = yaml.safe_load(Path(kubeconfig.split(os.pathsep)[0]).read_text())["current-context"]
+    return Target(kubeconfig, str(current), local=False)
 
 
 def say(text: str) -> None:
@@ -95,28 +133,44 @@ def _demo(args: argparse.Namespace) -> int:
     bins = ensure_binaries()
     workdir: Path = args.dir
     workdir.mkdir(parents=True, exist_ok=True)
-    cluster = LocalCluster(workdir / "cluster")
+    target = None if args.local else current_test_context()
     with ExitStack() as cleanup:
         try:
-            say(
-                "1. a real control plane on 127.0.0.1 (etcd, kube-apiserver, scheduler, KWOK nodes)"
-            )
-            t0 = time.monotonic()
-            cluster.up()
-            if not args.keep:
-                cleanup.callback(cluster.down)
-            line(f"up in {time.monotonic() - t0:.1f}s at {cluster.server}")
-            api = config.new_client_from_config(str(cluster.kubeconfig), context=CONTEXT)
+            if target is None:
+                say(
+                    "1. a real control plane on 127.0.0.1 "
+                    "(etcd, kube-apiserver, scheduler, KWOK nodes)"
+                )
+                cluster = LocalCluster(workdir / "cluster")
+                t0 = time.monotonic()
+                cluster.up()
+                if not args.keep:
+                    cleanup.callback(cluster.down)
+                line(f"up in {time.monotonic() - t0:.1f}s at {cluster.server}")
+                target = Target(str(cluster.kubeconfig), CONTEXT, local=True)
+            else:
+                say(f"1. the current kube context {target.context!r}, a test cluster")
+                line("its kubelets pull images: on kind run hack/kind-images.sh first")
+            api = config.new_client_from_config(target.kubeconfig, context=target.context)
             install_crds(api)
             core = client.CoreV1Api(api)
             apps = client.AppsV1Api(api)
             custom = client.CustomObjectsApi(api)
-            if not _exists(core.read_namespace, NS):
+            if _exists(core.read_namespace, NS):
+                if not target.local:
+                    raise DemoError(f"namespace {NS!r} exists: the demo leaves what it finds alone")
+            else:
                 core.create_namespace({"metadata": {"name": NS}})
+                if not target.local and not args.keep:
+                    cleanup.callback(core.delete_namespace, NS)
             ensure_policy_configmap(api)
             install_admission_policy(api)  # who may approve is enforced by the API server
             grant(api, NS, "alice", "grace-approver")
-            kubectl = [str(bins.kubectl), f"--kubeconfig={cluster.kubeconfig}"]
+            kubectl = [
+                str(bins.kubectl),
+                f"--kubeconfig={target.kubeconfig}",
+                f"--context={target.context}",
+            ]
 
             say("2. the shop: checkout -> payments-db, simulated by an exporter Prometheus scrapes")
             subprocess.run(
@@ -136,7 +190,7 @@ def _demo(args: argparse.Namespace) -> int:
 
             say("3. GRACE: `grace run` with the OPA server as its policy engine")
             operator = OperatorProcess(
-                str(cluster.kubeconfig),
+                target.kubeconfig,
                 prom.url,
                 workdir / "operator",
                 "--policy-engine=opa",
@@ -187,16 +241,10 @@ def _demo(args: argparse.Namespace) -> int:
                 if key not in seen:
                     seen.add(key)
                     worst = worst_signal(n)
-                    detail = (
-                        f" ({worst.name}={worst.value:.3f}"
-                        + (
-                            f", {worst.state.value.lower()} at {worst.threshold})"
-                            if worst.threshold
-                            else ")"
-                        )
-                        if worst and worst.value is not None
-                        else ""
-                    )
+                    detail = ""
+                    if worst is not None and worst.value is not None:
+                        bound = f", threshold {worst.threshold}" if worst.threshold else ""
+                        detail = f" ({worst.name}={worst.value:.3f}{bound})"
                     line(f"[checkout] {n.status.phase.value}{detail}")
 
             wait(
@@ -243,7 +291,7 @@ def _demo(args: argparse.Namespace) -> int:
             assert m.status.approval is not None
             request = m.status.approval.request
             say(f"6. alice approves with `kubectl grace approve {request}`")
-            env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+            env = {**os.environ, "KUBECONFIG": target.kubeconfig}
             env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
             approve = [
                 str(bins.kubectl),
@@ -252,7 +300,7 @@ def _demo(args: argparse.Namespace) -> int:
                 request,
                 "-n",
                 NS,
-                f"--context={CONTEXT}-alice",
+                *target.as_alice(),
                 "--reason=bad release confirmed, roll it back",
             ]
             line("$ " + " ".join(approve[1:]))
@@ -300,9 +348,16 @@ def _demo(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted: cleaning up", file=sys.stderr)
             return 130
+        except DemoError as e:
+            say(f"demo FAILED: {e}")
+            return 1
         finally:
             if not args.keep:
                 say("stopping everything the demo started")
+
+
+class DemoError(Exception):
+    """The demo cannot go on; said in one line."""
 
 
 _FINAL = {"Succeeded", "Failed", "RolledBack", "Denied", "Expired", "TimedOut", "Aborted"}
