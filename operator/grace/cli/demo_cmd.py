@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -189,6 +190,9 @@ def _demo(args: argparse.Namespace) -> int:
             line(f"Prometheus {prom.url}, OPA {opa.url}, exporter {exporter.url}")
 
             say("3. GRACE: `grace run` with the OPA server as its policy engine")
+            # A new ledger each run: the Learner rebuilds from it, and after a few earlier runs'
+            # successes the policy would auto-approve, skipping the human step this demo shows.
+            shutil.rmtree(workdir / "operator", ignore_errors=True)
             operator = OperatorProcess(
                 target.kubeconfig,
                 prom.url,

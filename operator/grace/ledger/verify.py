@@ -35,7 +35,10 @@ class VerifyReport:
 
     def summary(self) -> str:
         if self.ok:
-            return f"ok: {self.checked} entries and {self.checkpoints_checked} checkpoints verified"
+            return (
+                f"ok: {_count(self.checked, 'entry', 'entries')} and "
+                f"{_count(self.checkpoints_checked, 'checkpoint', 'checkpoints')} verified"
+            )
         return f"TAMPERED at seq {self.first_bad_seq}: {self.problem}"
 
 
@@ -273,3 +276,7 @@ def _check_roots(
             )
         )
     return agreed
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
