@@ -118,7 +118,12 @@ def the_mission(dyn: Any, namespace: str, timeout: float = 60) -> Any:
 
 
 def approve(cluster: Any, namespace: str, request: str, user: str = "alice") -> None:
-    """What `kubectl annotate approvalrequest X grace.dev/decision=approve ...` does, as `user`.
+    """What `kubectl annotate approvalrequest X grace.dev/decision=approve ...` does, as `user`."""
+    decide(cluster, namespace, request, "approve", user)
+
+
+def decide(cluster: Any, namespace: str, request: str, decision: str, user: str) -> None:
+    """Annotate the ApprovalRequest with `decision` (approve|deny) in `user`'s name, as `user`.
 
     Mission status names its ApprovalRequest one reconcile before the operator creates it (and a
     failover can stretch that gap): a request that does not exist yet is waited for.
@@ -136,7 +141,7 @@ def approve(cluster: Any, namespace: str, request: str, user: str = "alice") -> 
                 {
                     "metadata": {
                         "annotations": {
-                            "grace.dev/decision": "approve",
+                            "grace.dev/decision": decision,
                             "grace.dev/decided-by": user,
                         }
                     }
