@@ -27,8 +27,8 @@ PLAYBOOK = "rollback-bad-release"
 def error_rate(namespace: str, app: str) -> str:
     sel = f'namespace="{namespace}",app="{app}"'
     return (
-        f'sum(rate(shop_http_requests_total{{{sel},code=~"5.."}}[10s]))'
-        f" / sum(rate(shop_http_requests_total{{{sel}}}[10s]))"
+        f'sum(rate(shop_http_requests_total{{{sel},code=~"5.."}}[5s]))'
+        f" / sum(rate(shop_http_requests_total{{{sel}}}[5s]))"
     )
 
 
@@ -79,7 +79,7 @@ def fleet_playbook() -> dict[str, Any]:
         verify={
             "timeout": "40s",
             "interval": "1s",
-            "initialDelay": "8s",
+            "initialDelay": "5s",
             "checks": [{"signal": "error-rate", "below": 0.05}],
             "failureLimit": 15,
             "stableFor": "2s",

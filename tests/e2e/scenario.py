@@ -14,8 +14,8 @@ BAD_IMAGE = "registry.example/shop/checkout:1.4.3-bad"
 
 def error_rate(namespace: str) -> str:
     return (
-        f'sum(rate(shop_http_requests_total{{namespace="{namespace}",app="checkout",code=~"5.."}}[10s]))'
-        f' / sum(rate(shop_http_requests_total{{namespace="{namespace}",app="checkout"}}[10s]))'
+        f'sum(rate(shop_http_requests_total{{namespace="{namespace}",app="checkout",code=~"5.."}}[5s]))'
+        f' / sum(rate(shop_http_requests_total{{namespace="{namespace}",app="checkout"}}[5s]))'
     )
 
 
@@ -51,7 +51,7 @@ def playbook(name: str, steps: list[dict[str, Any]], **spec: Any) -> dict[str, A
         "verify": {
             "timeout": "60s",
             "interval": "1s",
-            "initialDelay": "12s",
+            "initialDelay": "7s",
             "checks": [{"signal": "error-rate", "below": 0.02}],
             "failureLimit": 3,
             "stableFor": "3s",

@@ -247,7 +247,7 @@ def _rollback_playbook() -> dict[str, Any]:
         verify={
             "timeout": "60s",
             "interval": "1s",
-            "initialDelay": "8s",
+            "initialDelay": "5s",
             "checks": [{"signal": "error-rate", "below": 0.02}],
             "failureLimit": 10,
             "stableFor": "3s",
