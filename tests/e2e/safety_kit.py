@@ -128,7 +128,9 @@ class Watcher:
                     self.list_fn,
                     *self.args,
                     resource_version=version,
-                    timeout_seconds=5,
+                    # The stop flag is seen only between events or when the server ends the
+                    # watch: a short server-side timeout lets __exit__ join within a second.
+                    timeout_seconds=1,
                     **self.kwargs,
                 )
                 for event in stream:
