@@ -43,10 +43,8 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -525,23 +523,7 @@ def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack
 
 
 def operator_ledger_ok(operator: OperatorProcess) -> bool:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grace.cli.main",
-            "ledger",
-            "verify",
-            str(operator.ledger),
-            "--public-key",
-            str(operator.public_key),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONPATH": "operator"},
-    )
-    return result.returncode == 0
+    return operator.verify_ledger().returncode == 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -241,21 +240,7 @@ def duplicate_keys(entries: list[dict[str, Any]]) -> dict[str, int]:
 
 def verify_ledger(operator: OperatorProcess) -> subprocess.CompletedProcess[str]:
     """`grace ledger verify`, exactly as an auditor runs it."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grace.cli.main",
-            "ledger",
-            "verify",
-            str(operator.ledger),
-            "--public-key",
-            str(operator.public_key),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return operator.verify_ledger()
 
 
 # ---------------------------------------------------------------- policy data

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 from kubernetes import client
@@ -87,20 +85,7 @@ def test_bad_release_is_rolled_back_and_verified(
     wait_for("a MissionSucceeded event", lambda: "MissionSucceeded" in reasons())
     assert {"MissionAwaitingApproval", "MissionRunning"} <= reasons()
 
-    verify = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grace.cli.main",
-            "ledger",
-            "verify",
-            str(operator.ledger),
-            "--public-key",
-            str(operator.public_key),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    verify = operator.verify_ledger()
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 

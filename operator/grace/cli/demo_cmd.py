@@ -331,17 +331,7 @@ def _demo(args: argparse.Namespace) -> int:
             )
 
             say("8. the signed ledger: every decision and outcome, verified")
-            verify = [
-                sys.executable,
-                "-m",
-                "grace.cli.main",
-                "ledger",
-                "verify",
-                str(operator.ledger),
-                "--public-key",
-                str(operator.public_key),
-            ]
-            result = subprocess.run(verify, capture_output=True, text=True)
+            result = operator.verify_ledger()
             for out in (result.stdout + result.stderr).strip().splitlines():
                 line(out)
             if result.returncode != 0 or done.status.phase.value != "Succeeded":

@@ -84,6 +84,25 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def verify_ledger(self) -> subprocess.CompletedProcess[str]:
+        """`grace ledger verify` of this operator's ledger with its public key, as an auditor
+        runs it (exit 0 when clean)."""
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grace.cli.main",
+                "ledger",
+                "verify",
+                str(self.ledger),
+                "--public-key",
+                str(self.public_key),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
     def tail(self, lines: int = 60) -> str:
         if not self.log.exists():
             return ""
