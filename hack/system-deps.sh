@@ -17,7 +17,7 @@ if [ ! -e "$policy" ]; then
   $SUDO chmod +x "$policy"
   created=1
 fi
-cleanup() { [ "$created" = 1 ] && $SUDO rm -f "$policy"; }
+cleanup() { if [ "$created" = 1 ]; then $SUDO rm -f "$policy"; fi; }
 trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q >/dev/null || true
