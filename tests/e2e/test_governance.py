@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from grace.ledger.entry import LedgerEntry
+from grace.ledger.records import parse_record
 from grace.localcluster.opa import OpaServer
 from grace.localcluster.prometheus import PrometheusServer
 from tests.conftest import REPO, ClusterUnderTest
@@ -243,6 +246,72 @@ def test_a_request_nobody_decides_expires_and_ends_its_mission(
         assert too_late.status == 403
         assert f"ApprovalRequest {name} is already Expired" in refusal(too_late)
         assert get(dyn, "Mission", ns, "unattended").status.phase == "Expired"
+
+
+def test_an_approval_written_after_expiry_never_counts_even_while_the_operator_was_down(
+    cluster: ClusterUnderTest,
+    api: Any,
+    dyn: Any,
+    shop: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    tmp_path: Path,
+) -> None:
+    """The admission policy cannot see the clock: with no operator to mark the request Expired,
+    a late approval is let through, and the operator must refuse it when it comes back."""
+    ns = shop
+    install_admission_policy(api)
+    wait_enforced(api, ns)
+    grant(api, ns, "alice", "grace-approver")
+    apply(dyn, [scale_out(), checkout_node(ns, ["scale-out"], mode="propose")], ns)
+    with private_operator(
+        operator, cluster, api, prometheus.url, tmp_path / "op", ns, "--approval-ttl=6"
+    ) as own:
+        wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=60)
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            GROUP, VERSION, ns, "missions", manual_mission("late", "admin")
+        )
+        asked = wait_phase(dyn, "Mission", ns, "late", "AwaitingApproval", *FINISHED)
+        assert asked.status.approval, story(asked)
+        name = asked.status.approval.request
+        pending = wait_for(
+            f"ApprovalRequest {name} to be opened",
+            lambda: next((r for r in items(dyn, "ApprovalRequest", ns) if r.status), None),
+        )
+        own.stop()
+        expires = dt.datetime.fromisoformat(pending.spec.expiresAt.replace("Z", "+00:00"))
+        wait_for(
+            "the request to pass its expiresAt",
+            lambda: dt.datetime.now(dt.UTC) > expires + dt.timedelta(seconds=1),
+            timeout=30,
+        )
+        approve(cluster, ns, name, "alice")  # still Pending: the API server lets it through
+        own.start()
+
+        done = wait_phase(dyn, "Mission", ns, "late", *FINISHED, timeout=60)
+        assert done.status.phase == "Expired", story(done)
+        assert "does not count" in done.status.message, story(done)
+        assert done.status.approval.state == "Expired"
+        assert not steps_started(done)
+        assert replicas(api, ns) == 3, "a late approval must not run anything"
+        request = get(dyn, "ApprovalRequest", ns, name)
+        assert request.status.state == "Expired"
+        assert "after the request expired" in request.status.reason
+        events = client.CoreV1Api(api).list_namespaced_event(
+            ns, field_selector=f"involvedObject.name={name}"
+        )
+        assert any(e.reason == "ApprovalExpired" for e in events.items)
+        own.stop()
+        records = [parse_record(line) for line in own.ledger.read_bytes().splitlines()]
+        decided = [
+            r.data
+            for r in records
+            if isinstance(r, LedgerEntry)
+            and r.type == "approval.decided"
+            and r.data["mission"] == "late"
+        ]
+        assert [d["state"] for d in decided] == ["Expired"]
+        assert "does not count" in str(decided[0]["reason"])
 
 
 def test_the_policy_engine_going_away_stops_every_action_until_it_returns(

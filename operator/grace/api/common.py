@@ -78,6 +78,15 @@ class OwnerReference(Model):
     block_owner_deletion: bool | None = None
 
 
+class ManagedFieldsEntry(Model):
+    """Who last wrote which fields, and when: the API server's own record of a write's time."""
+
+    manager: str = ""
+    operation: str = ""
+    time: datetime | None = None
+    fields_v1: dict[str, Any] = Field(default_factory=dict, alias="fieldsV1")
+
+
 class ObjectMeta(Model):
     """The part of metav1.ObjectMeta GRACE reads."""
 
@@ -91,6 +100,7 @@ class ObjectMeta(Model):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     owner_references: list[OwnerReference] = Field(default_factory=list)
+    managed_fields: list[ManagedFieldsEntry] = Field(default_factory=list)
 
 
 class ObjectRef(Model):

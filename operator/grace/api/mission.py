@@ -180,6 +180,18 @@ class LedgerRef(Model):
     hash: str
 
 
+class PlaybookRecord(Model):
+    """The Playbook a run started with. The run keeps it when the live Playbook is edited, so a
+    Mission is judged by the contract it was approved under (and can still roll back when the
+    Playbook is deleted)."""
+
+    generation: int | None = None
+    digest: str = ""
+    spec: dict[str, Any] = Field(
+        default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+
+
 class TimelineEvent(Model):
     time: datetime
     event: str
@@ -192,6 +204,7 @@ class MissionStatus(Model):
     observed_generation: int | None = None
     target: dict[str, str] = Field(default_factory=dict)
     gitops: GitOpsOwner | None = Field(default=None, alias="gitOps")
+    playbook: PlaybookRecord | None = None
     decision: Decision | None = None
     approval: ApprovalStatus | None = None
     snapshot: dict[str, Any] | None = Field(

@@ -1,4 +1,4 @@
-"""HealthNode: one detection loop per node, for as long as it exists."""
+"""HealthNode: one detection loop per node, for as long as it exists (and not a round longer)."""
 
 from __future__ import annotations
 
@@ -14,3 +14,16 @@ from grace.runtime.detection import NodeWatch
 async def watch_health(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any) -> None:
     runtime: Runtime = memo
     await NodeWatch(runtime, body).run(stopped)
+
+
+@kopf.on.event("grace.dev", "v1alpha1", "healthnodes")
+async def node_deleted(type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
+    """Stop the node's loop at once: kopf does not stop a daemon of an object without a
+    finalizer when it is deleted (and GRACE puts no finalizer on users' objects)."""
+    if type != "DELETED":
+        return
+    runtime: Runtime = memo
+    meta = body.get("metadata", {})
+    watch = runtime.watches.get((meta.get("namespace", ""), meta.get("name", "")))
+    if watch is not None and watch.uid == meta.get("uid", ""):
+        watch.wake(deleted=True)

@@ -187,3 +187,5 @@ class Facts:
     decision: Decision | None = None
     approval: ApprovalStatus | None = None
     outcome: Outcome | None = None
+    playbook_generation: int | None = None
+    """metadata.generation of the live Playbook, recorded when the run starts."""

@@ -8,6 +8,8 @@ Succeeded or Failed after; a finished step is never executed again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +27,7 @@ from grace.api.mission import (
     Mission,
     MissionPhase,
     MissionStatus,
+    PlaybookRecord,
     StepPhase,
     StepStatus,
     TimelineEvent,
@@ -61,10 +64,15 @@ from grace.run.params import Refusal, ResolvedStep, parse_node, parse_playbook, 
 REFUSED_CONDITION = "Refused"
 ROLLBACK_CONDITION = "RollbackRequested"
 """Its reason says why the run is being rolled back, which decides the final phase."""
+PLAYBOOK_CHANGED_CONDITION = "PlaybookChanged"
+"""True while the live Playbook differs from the one the run started with (and keeps)."""
+SHADOW_CONDITION = "ShadowVerified"
+"""A dry run's verdict on the metrics: False when the playbook would not have helped."""
 
 _FINAL_AFTER_ROLLBACK = {
     "Timeout": MissionPhase.TIMED_OUT,
     "Aborted": MissionPhase.ABORTED,
+    "Deleted": MissionPhase.ABORTED,
     "ApprovalExpired": MissionPhase.EXPIRED,
 }
 _MAX_TRANSITIONS = 64
@@ -109,6 +117,28 @@ class _Context:
     node: HealthNodeSpec
 
 
+@dataclass(frozen=True)
+class _Lost:
+    """Why the run cannot go on; `playbook` is the one it started with, when known (its
+    onFailure still decides whether the target is restored)."""
+
+    reason: str
+    message: str
+    playbook: PlaybookSpec | None
+
+
+def playbook_digest(spec: Mapping[str, Any]) -> str:
+    """A short digest of a Playbook spec, to tell whether the live one is the recorded one."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _spec_dict(raw: PlaybookSpec | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(raw, PlaybookSpec):
+        return raw.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dict(raw)
+
+
 class _Run:
     def __init__(
         self,
@@ -127,7 +157,7 @@ class _Run:
         self.facts = facts
         self.now: datetime = facts.now
         self.outcome: Outcome | None = facts.outcome
-        self._context: _Context | str | None = None
+        self._context: _Context | _Lost | None = None
 
     # ------------------------------------------------------------ plumbing
 
@@ -156,24 +186,77 @@ class _Run:
     def ref(self) -> str:
         return f"{self.status.target.get('kind')}/{self.status.target.get('name')}"
 
-    def context(self) -> _Context | str:
-        """The playbook and node of an accepted Mission, or why they are gone."""
+    def context(self) -> _Context | _Lost:
+        """The playbook (as the run started with it) and node of an accepted Mission, or why
+        the run cannot go on."""
         if self._context is None:
             self._context = self._load_context()
         return self._context
 
-    def _load_context(self) -> _Context | str:
-        if self.raw_playbook is None:
-            return f"playbook {self.spec.playbook!r} was deleted during the run"
-        if self.raw_node is None:
-            return f"HealthNode {self.spec.health_node!r} was deleted during the run"
-        pb = parse_playbook(self.raw_playbook, self.namespace)
+    def _load_context(self) -> _Context | _Lost:
+        recorded = self.status.playbook
+        source = recorded.spec if recorded else self.raw_playbook
+        pb = parse_playbook(source, self.namespace) if source is not None else None
         if isinstance(pb, Refusal):
-            return f"playbook {self.spec.playbook!r} became invalid during the run: {pb.message}"
+            return _Lost(
+                "Lost",
+                f"playbook {self.spec.playbook!r} became invalid during the run: {pb.message}",
+                None,
+            )
+        if self.raw_playbook is None:
+            return _Lost(
+                "Deleted", f"playbook {self.spec.playbook!r} was deleted during the run", pb
+            )
+        if self.raw_node is None:
+            return _Lost(
+                "Deleted", f"HealthNode {self.spec.health_node!r} was deleted during the run", pb
+            )
         node = parse_node(self.raw_node)
         if isinstance(node, Refusal):
-            return f"HealthNode became invalid during the run: {node.message}"
+            return _Lost("Lost", f"HealthNode became invalid during the run: {node.message}", pb)
+        assert pb is not None
         return _Context(pb, node)
+
+    def note_playbook_change(self) -> None:
+        """Say so (once) when the live Playbook is not the one this run started with."""
+        st = self.status
+        if st.playbook is None or self.raw_playbook is None:
+            return
+        live = playbook_digest(_spec_dict(self.raw_playbook))
+        shown = find_condition(st.conditions, PLAYBOOK_CHANGED_CONDITION)
+        if live == st.playbook.digest:
+            if shown is not None and shown.status == "True":
+                st.conditions = set_condition(
+                    st.conditions,
+                    Condition(
+                        type=PLAYBOOK_CHANGED_CONDITION,
+                        status="False",
+                        reason="Unchanged",
+                        message="the live Playbook is again the one this run started with",
+                    ),
+                    self.now,
+                )
+            return
+        if shown is not None and shown.status == "True":
+            return
+        was = st.playbook.generation
+        now = self.facts.playbook_generation
+        generations = f" (generation {was} -> {now})" if was and now and was != now else ""
+        message = (
+            f"playbook {self.spec.playbook} changed since this run started{generations}; "
+            "the run keeps the spec it started with (status.playbook)"
+        )
+        st.conditions = set_condition(
+            st.conditions,
+            Condition(
+                type=PLAYBOOK_CHANGED_CONDITION,
+                status="True",
+                reason="LivePlaybookDiffers",
+                message=message,
+            ),
+            self.now,
+        )
+        self.event("PlaybookChanged", message)
 
     def progress(self) -> None:
         done = sum(
@@ -207,9 +290,10 @@ class _Run:
             return None
         if st.phase is not MissionPhase.ROLLING_BACK:
             ctx = self.context()
-            if isinstance(ctx, str):
-                self.fail_or_rollback("Lost", ctx)
+            if isinstance(ctx, _Lost):
+                self.fail_or_rollback(ctx.reason, ctx.message)
                 return None
+            self.note_playbook_change()
             if self.facts.abort:
                 self.absorb_executed()
                 self.abort()
@@ -259,6 +343,13 @@ class _Run:
             return
         st = self.status
         st.target = {"kind": pre.target.kind, "name": pre.target.name, "namespace": self.namespace}
+        if self.raw_playbook is not None:
+            spec = _spec_dict(self.raw_playbook)
+            st.playbook = PlaybookRecord(
+                generation=self.facts.playbook_generation,
+                digest=playbook_digest(spec),
+                spec=spec,
+            )
         st.steps = [
             StepStatus(name=s.name, action=s.action.value, intent={"plan": s.wire()})
             for s in pre.plan.steps
@@ -425,7 +516,12 @@ class _Run:
                 f"nobody decided after verification {outcome}; the change is kept (onFailure: keep)",
             )
         else:
-            self.finish(MissionPhase.EXPIRED, "the approval request expired before anyone decided")
+            self.finish(
+                MissionPhase.EXPIRED,
+                f"the approval request expired: {answer.reason}"
+                if answer.reason
+                else "the approval request expired before anyone decided",
+            )
         return None
 
     def open_approval(self, ctx: _Context, ap: ApprovalStatus) -> OpenApproval:
@@ -624,6 +720,21 @@ class _Run:
         assert outcome is not None
         self.event("Verified", f"verification {outcome.value}: {v.message}")
         if self.spec.dry_run:
+            passed = outcome is VerificationOutcome.PASSED
+            self.status.conditions = set_condition(
+                self.status.conditions,
+                Condition(
+                    type=SHADOW_CONDITION,
+                    status="True" if passed else "False",
+                    reason=outcome.value,
+                    message=(
+                        f"the playbook would have helped: {v.message}"
+                        if passed
+                        else f"the playbook would NOT have helped ({outcome.value}): {v.message}"
+                    ),
+                ),
+                self.now,
+            )
             self.finish(
                 MissionPhase.SUCCEEDED,
                 f"dry run, nothing was changed; shadow verification {outcome.value}: {v.message}",
@@ -669,10 +780,10 @@ class _Run:
             self.rollback("Aborted", "aborted (grace.dev/abort)")
 
     def fail_or_rollback(self, reason: str, message: str) -> None:
-        ctx = self.context()
-        keep = isinstance(ctx, _Context) and ctx.playbook.on_failure is OnFailure.KEEP
-        if keep:
-            self.finish(MissionPhase.FAILED, f"{message} (onFailure: keep)")
+        playbook = self.context().playbook
+        if playbook is not None and playbook.on_failure is OnFailure.KEEP:
+            final = _FINAL_AFTER_ROLLBACK.get(reason, MissionPhase.FAILED)
+            self.finish(final, f"{message} (onFailure: keep)")
         else:
             self.rollback(reason, message)
 

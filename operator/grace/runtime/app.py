@@ -44,6 +44,8 @@ class Runtime:
     ledger: Ledger
     learner: Learner
     executor: ActionExecutor
+    watches: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """(namespace, name) -> the running detection loop (NodeWatch) of that HealthNode."""
     graph: dict[str, dict[str, Any]] = field(default_factory=dict)
     """namespace -> HealthNode name -> its latest (spec, status): the health graph's view."""
     ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -14,10 +14,11 @@ import time
 from typing import Any
 
 from grace.api.duration import parse_duration
-from grace.api.healthnode import HealthNode, HealthNodeStatus, Mode, Phase
+from grace.api.healthnode import HealthNode, HealthNodeStatus, Mode, Phase, SignalState
 from grace.api.mission import Mission
 from grace.api.playbook import Playbook
 from grace.detect.graph import GraphNode, HealthGraph, node_of
+from grace.detect.sample import Error as QueryError
 from grace.ledger import Subject
 from grace.propose.proposer import Proposal, incident_since, propose
 from grace.runtime import metrics
@@ -39,20 +40,65 @@ class NodeWatch:
         self.body = body
         self.namespace = body["metadata"]["namespace"]
         self.name = body["metadata"]["name"]
+        self.uid = body["metadata"].get("uid", "")
+        self.deleted = False
+        self.woken = asyncio.Event()
+
+    def wake(self, deleted: bool = False) -> None:
+        """Evaluate now instead of at the next interval (or, when `deleted`, stop)."""
+        self.deleted = self.deleted or deleted
+        self.woken.set()
 
     async def run(self, stopped: Any) -> None:
-        while not stopped:
-            node = HealthNode.model_validate(dict(self.body))
-            started = time.monotonic()
-            try:
-                await self.evaluate(node)
-            except Exception:  # keep watching: one bad round must not end the daemon
-                log.exception("evaluating HealthNode %s/%s failed", self.namespace, self.name)
-            metrics.DETECTION_LATENCY.observe(time.monotonic() - started)
-            interval = parse_duration(node.spec.interval)
-            await stopped.wait(max(interval - (time.monotonic() - started), 0.05))
-        self.rt.graph.get(self.namespace, {}).pop(self.name, None)
-        self.rt.detector.forget((self.namespace, self.name))
+        key = (self.namespace, self.name)
+        self.rt.watches[key] = self
+        try:
+            while not stopped and not self.deleted:
+                node = HealthNode.model_validate(dict(self.body))
+                started = time.monotonic()
+                try:
+                    await self.evaluate(node)
+                except Exception as e:  # keep watching: one bad round must not end the daemon
+                    if _not_found(e):
+                        self.deleted = True
+                        break
+                    log.exception("evaluating HealthNode %s/%s failed", self.namespace, self.name)
+                metrics.DETECTION_LATENCY.observe(time.monotonic() - started)
+                interval = parse_duration(node.spec.interval)
+                await self.pause(stopped, max(interval - (time.monotonic() - started), 0.05))
+        finally:
+            if self.rt.watches.get(key) is self:
+                del self.rt.watches[key]
+            self.rt.graph.get(self.namespace, {}).pop(self.name, None)
+            self.rt.detector.forget(key)
+            for signal in node_signals(self.body):
+                metrics.forget(metrics.SIGNAL_QUERY_ERRORS, self.namespace, self.name, signal)
+            if self.deleted:
+                for phase in Phase:
+                    metrics.forget(metrics.NODE_PHASE, self.namespace, self.name, phase.value)
+                log.info("HealthNode %s/%s was deleted: detection stops", *key)
+
+    async def pause(self, stopped: Any, seconds: float) -> None:
+        """Sleep until the next round, the operator stops, or someone wakes this loop."""
+        self.woken.clear()
+        waits = [
+            asyncio.ensure_future(stopped.wait(seconds)),
+            asyncio.ensure_future(self.woken.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def still_there(self) -> bool:
+        """Whether this very HealthNode (same uid) still exists: asked before proposing, since
+        kopf may not see a deletion (no finalizer) and a Mission for a deleted node is noise."""
+        live = await asyncio.to_thread(self.rt.kube.get, "HealthNode", self.namespace, self.name)
+        if live is None or live["metadata"].get("uid", "") != self.uid:
+            self.deleted = True
+            return False
+        return True
 
     def graph(self, node: HealthNode) -> HealthGraph | None:
         """This namespace's health graph as the loops last saw it (each node keeps its own entry).
@@ -83,6 +129,7 @@ class NodeWatch:
             metrics.NODE_PHASE.labels(self.namespace, self.name, phase.value).set(
                 1 if phase is status.phase else 0
             )
+        await self.report_broken_queries(node, samples)
         changed = (
             status.learning != node.status.learning
             or status.incident_since != node.status.incident_since
@@ -105,6 +152,28 @@ class NodeWatch:
                 )
         evaluated = node.model_copy(update={"status": status})
         await self.maybe_propose(evaluated, now)
+
+    async def report_broken_queries(self, node: HealthNode, samples: dict[str, Any]) -> None:
+        """A query Prometheus refuses makes the node Unknown, and GRACE never acts on Unknown,
+        even when another signal breaches: say so loudly (metric, and an Event when it starts),
+        beside the SignalsAvailable condition the Detector sets. (An unreachable Prometheus is
+        another story, told by grace_promql_errors_total and the same condition.)"""
+        before = {s.name: s.state for s in node.status.signals}
+        for name, sample in samples.items():
+            broken = isinstance(sample, QueryError)
+            metrics.SIGNAL_QUERY_ERRORS.labels(self.namespace, self.name, name).set(
+                1 if broken else 0
+            )
+            if broken and before.get(name) is not SignalState.ERROR:
+                await asyncio.to_thread(
+                    self.rt.kube.event,
+                    dict(self.body),
+                    "SignalQueryFailed",
+                    f"the query of signal {name} fails: {sample.message}; "
+                    "the node is Unknown and GRACE will not act on it until the query works "
+                    "(fix the HealthNode spec)",
+                    "Warning",
+                )
 
     def with_learning(
         self, node: HealthNode, status: HealthNodeStatus, now: dt.datetime
@@ -158,6 +227,9 @@ class NodeWatch:
         if node.status.phase is Phase.UNKNOWN:
             metrics.SCHEDULER.labels(outcome="skip", reason="unknown").inc()
             return
+        if not await self.still_there():
+            metrics.SCHEDULER.labels(outcome="skip", reason="deleted").inc()
+            return
         kube = self.rt.kube
         playbooks = {
             p["metadata"]["name"]: Playbook.model_validate(p)
@@ -189,14 +261,6 @@ class NodeWatch:
                     "grace.dev/healthnode": self.name,
                     "grace.dev/playbook": decision.playbook,
                 },
-                "ownerReferences": [
-                    {
-                        "apiVersion": "grace.dev/v1alpha1",
-                        "kind": "HealthNode",
-                        "name": self.name,
-                        "uid": node.metadata.uid,
-                    }
-                ],
             },
             "spec": {
                 "healthNode": self.name,
@@ -217,6 +281,14 @@ class NodeWatch:
         await asyncio.to_thread(
             kube.event, dict(self.body), "MissionProposed", f"{decision.name}: {decision.reason}"
         )
+
+
+def _not_found(e: Exception) -> bool:
+    return getattr(e, "status", None) == 404
+
+
+def node_signals(body: Any) -> list[str]:
+    return [str(s.get("name")) for s in (body.get("spec") or {}).get("signals") or []]
 
 
 def _predicted(node: HealthNode) -> bool:

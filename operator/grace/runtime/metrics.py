@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 DETECTION_LATENCY = Histogram(
@@ -67,3 +69,23 @@ def guard_reason(reasons: list[str]) -> str:
 
 
 LEDGER_SIZE = Gauge("grace_ledger_entries", "Entries in the ledger.")
+LEDGER_APPEND_FAILURES = Counter(
+    "grace_ledger_append_failures_total",
+    "Ledger appends that failed (the Mission holds: nothing acts without its record).",
+)
+LEDGER_WITNESS_OK = Gauge(
+    "grace_ledger_witness_ok",
+    "1 while the ledger's checkpoint witness can be written, 0 when it cannot.",
+    ["witness"],
+)
+SIGNAL_QUERY_ERRORS = Gauge(
+    "grace_signal_query_errors",
+    "1 for each HealthNode signal whose query currently fails (the node is Unknown).",
+    ["namespace", "healthnode", "signal"],
+)
+
+
+def forget(metric: Gauge, *labels: str) -> None:
+    """Drop one labelled series (a deleted HealthNode's), if it exists."""
+    with contextlib.suppress(KeyError):
+        metric.remove(*labels)

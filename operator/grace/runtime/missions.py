@@ -86,6 +86,8 @@ class MissionRunner:
         self.namespace = namespace
         self.name = name
         self.decision: Decision | None = None
+        self.seen: Mission | None = None
+        """The Mission as last read: what is known of it if it is deleted mid-run."""
 
     async def run(self, stopped: Any) -> None:
         answer: Any = None
@@ -97,11 +99,15 @@ class MissionRunner:
                     return
             raw = await io(self.rt.kube.get, "Mission", self.namespace, self.name)
             if raw is None:
+                await self._vanished()
                 return
             mission = Mission.model_validate(raw)
+            self.seen = mission
             if mission.status.phase in TERMINAL_PHASES:
                 await self._finish(mission)
                 return
+            if any(r.kind == "HealthNode" for r in mission.metadata.owner_references):
+                await self._unown(mission)
             pb_raw = await io(self.rt.kube.get, "Playbook", self.namespace, mission.spec.playbook)
             node_raw = await io(
                 self.rt.kube.get, "HealthNode", self.namespace, mission.spec.health_node
@@ -122,6 +128,7 @@ class MissionRunner:
                 decision=self.decision,
                 approval=approval,
                 outcome=answer,
+                playbook_generation=(pb_raw or {}).get("metadata", {}).get("generation"),
             )
             transition = advance(
                 mission,
@@ -131,8 +138,24 @@ class MissionRunner:
             )
             answer = None
             status = transition.status
-            refs = await self._journal(mission, status)
-            if transition.changed or refs:
+            try:
+                refs = await self._journal(mission, status)
+            except Exception as e:  # fail closed: nothing acts without its ledger record
+                await self._ledger_down(raw, node_raw, mission, e, now)
+                idle = True
+                continue
+            if _ledger_was_down(mission):
+                status.conditions = set_condition(
+                    status.conditions,
+                    Condition(
+                        type=LEDGER_CONDITION,
+                        status="True",
+                        reason="Recorded",
+                        message="the ledger takes this Mission's entries again",
+                    ),
+                    now,
+                )
+            if transition.changed or refs or status.conditions != mission.status.conditions:
                 status = status.model_copy(update={"ledger": [*status.ledger, *refs]})
                 status.conditions = mission_conditions(status, now)
                 await io(
@@ -262,6 +285,116 @@ class MissionRunner:
             self.name,
             {"conditions": [c.model_dump(mode="json", by_alias=True) for c in conditions]},
         )
+
+    async def _ledger_down(
+        self,
+        raw: dict[str, Any],
+        node_raw: dict[str, Any] | None,
+        mission: Mission,
+        error: Exception,
+        now: dt.datetime,
+    ) -> None:
+        """Say on the Mission and its HealthNode (condition, Event, metric) why it holds."""
+        metrics.LEDGER_APPEND_FAILURES.inc()
+        why = f"the ledger cannot be extended, so nothing acts: {error}"[:1024]
+        log.error("%s/%s holds: %s", self.namespace, self.name, why)
+        if _ledger_was_down(mission):
+            return  # said once; the condition stays until an append succeeds
+        conditions = set_condition(
+            mission.status.conditions,
+            Condition(
+                type=LEDGER_CONDITION, status="False", reason="LedgerUnavailable", message=why
+            ),
+            now,
+        )
+        await io(
+            self.rt.kube.patch_status,
+            "Mission",
+            self.namespace,
+            self.name,
+            {
+                "message": why,
+                "conditions": [c.model_dump(mode="json", by_alias=True) for c in conditions],
+            },
+        )
+        await io(self.rt.kube.event, raw, "LedgerUnavailable", why, "Warning")
+        if node_raw is not None:
+            await io(
+                self.rt.kube.event,
+                node_raw,
+                "LedgerUnavailable",
+                f"Mission {self.name} holds: {why}",
+                "Warning",
+            )
+
+    async def _unown(self, mission: Mission) -> None:
+        """Drop an ownerReference to the HealthNode (written by older versions): a Mission is a
+        record and must not be garbage-collected mid-run when its node is deleted."""
+        kept = [r.wire() for r in mission.metadata.owner_references if r.kind != "HealthNode"]
+        await io(
+            self.rt.kube.patch_meta,
+            "Mission",
+            self.namespace,
+            self.name,
+            {"ownerReferences": kept or None},
+        )
+
+    async def _vanished(self) -> None:
+        """The Mission was deleted (by a user, or with its namespace) while this loop ran it.
+
+        Its status, snapshot included, went with it: nothing is restored from memory. The
+        target's Lease and the budget slot are released, the ledger records what was known,
+        and the HealthNode says so.
+        """
+        seen = self.seen
+        if seen is None or seen.status.phase in TERMINAL_PHASES:
+            return
+        target = seen.status.target
+        if target.get("kind") and target.get("name"):
+            await io(
+                leases.release,
+                self.rt.kube.coordination,
+                self.namespace,
+                target["kind"],
+                target["name"],
+                self.name,
+            )
+        self.rt.slots.release(seen.metadata.uid)
+        acted = any(s.started_at is not None for s in seen.status.steps)
+        message = f"Mission {self.name} was deleted while {seen.status.phase.value}" + (
+            f"; {target.get('kind')}/{target.get('name')} may be half-changed: its safe-hold "
+            "was in the deleted status (annotate grace.dev/abort=true to roll back instead)"
+            if acted
+            else "; nothing had been changed"
+        )
+        subject = Subject(
+            kind="Mission", namespace=self.namespace, name=self.name, uid=seen.metadata.uid
+        )
+        try:
+            async with self.rt.ledger_lock:
+                await io(
+                    self.rt.ledger.append,
+                    "mission.deleted",
+                    subject,
+                    {
+                        "mission": self.name,
+                        "healthNode": seen.spec.health_node,
+                        "playbook": seen.spec.playbook,
+                        "phase": seen.status.phase.value,
+                        "target": dict(target),
+                        "stepsStarted": sum(s.started_at is not None for s in seen.status.steps),
+                        "message": message,
+                    },
+                    f"{seen.metadata.uid}/deleted",
+                )
+        except Exception as e:
+            metrics.LEDGER_APPEND_FAILURES.inc()
+            log.error("%s/%s: cannot record the deletion: %s", self.namespace, self.name, e)
+        log.warning("%s/%s: %s", self.namespace, self.name, message)
+        node = await io(self.rt.kube.get, "HealthNode", self.namespace, seen.spec.health_node)
+        if node is not None:
+            await io(self.rt.kube.event, node, "MissionDeleted", message, "Warning")
+            await self._mark_node(seen.spec.health_node, active=None)
 
     # ---- effects ---------------------------------------------------------------------------
 
@@ -558,6 +691,15 @@ _BAD = {
     MissionPhase.TIMED_OUT,
     MissionPhase.ABORTED,
 }
+
+
+LEDGER_CONDITION = "LedgerRecorded"
+"""False while the ledger refuses this Mission's entries (it holds until they are recorded)."""
+
+
+def _ledger_was_down(mission: Mission) -> bool:
+    held = next((c for c in mission.status.conditions if c.type == LEDGER_CONDITION), None)
+    return held is not None and held.status == "False"
 
 
 def _engine_unavailable(decision: Decision) -> bool:

@@ -454,5 +454,80 @@ def test_a_playbook_deleted_mid_run_rolls_back_what_was_done() -> None:
     w.playbook = None
     m = w.run()
     assert any(isinstance(e, Restore) for e in w.effects)
-    assert m.status.phase is MissionPhase.ROLLED_BACK
+    assert m.status.phase is MissionPhase.ABORTED
     assert "was deleted during the run" in (m.status.message or "")
+    assert "restore verified" in (m.status.message or "")
+
+
+def run_until_first_execution(w: World) -> None:
+    outcome = None
+    while not w.executions:
+        t = w.advance(outcome)
+        w.mission = w.mission.model_copy(update={"status": t.status})
+        outcome = w.perform(t.effect)
+
+
+def test_a_healthnode_deleted_mid_run_aborts_and_restores_the_target() -> None:
+    w = healthy_forever()
+    run_until_first_execution(w)
+    w.node = None
+    m = w.run()
+    assert any(isinstance(e, Restore) for e in w.effects)
+    assert m.status.phase is MissionPhase.ABORTED
+    assert "HealthNode 'checkout' was deleted during the run" in (m.status.message or "")
+    assert m.status.rollback is not None
+    assert m.status.rollback.outcome is VerificationOutcome.PASSED
+
+
+def test_a_healthnode_deleted_mid_run_keeps_the_change_under_onfailure_keep() -> None:
+    w = World(mission(), playbook=playbook(onFailure="keep"), samples=itertools.repeat(HEALTHY))
+    run_until_first_execution(w)
+    w.node = None
+    m = w.run()
+    assert not any(isinstance(e, Restore) for e in w.effects)
+    assert m.status.phase is MissionPhase.ABORTED
+    assert "(onFailure: keep)" in (m.status.message or "")
+
+
+def test_a_healthnode_deleted_before_the_run_changes_nothing() -> None:
+    w = World(
+        mission(),
+        decision=Decision(result="require_approval"),
+        approver=lambda ask: None,
+    )
+    outcome = None
+    while not isinstance((t := w.advance(outcome)).effect, OpenApproval):
+        w.mission = w.mission.model_copy(update={"status": t.status})
+        outcome = w.perform(t.effect)
+    w.mission = w.mission.model_copy(update={"status": t.status})
+    w.node = None
+    m = w.run()
+    assert m.status.phase is MissionPhase.ABORTED
+    assert "nothing was changed" in (m.status.message or "")
+    assert w.executions == []
+
+
+def test_an_edited_playbook_keeps_the_contract_the_run_started_with() -> None:
+    w = World(mission(), samples=itertools.repeat(HEALTHY), now=T0)
+    run_until_first_execution(w)
+    recorded = w.mission.status.playbook
+    assert recorded is not None and recorded.spec["verify"]["checks"][0]["below"] == 0.02
+    edited = playbook(onFailure="keep")
+    edited["verify"] = {**edited["verify"], "checks": [{"signal": "error-rate", "below": 0.001}]}
+    w.playbook = edited
+    m = w.run()
+    assert m.status.phase is MissionPhase.SUCCEEDED, "judged by the checks it started with"
+    changed = [c for c in m.status.conditions if c.type == "PlaybookChanged"]
+    assert changed and changed[0].status == "True"
+    assert "keeps the spec it started with" in changed[0].message
+    assert events(m).count("PlaybookChanged") == 1
+
+
+def test_a_shadow_run_that_would_not_have_helped_says_so_in_a_condition() -> None:
+    broken = World(mission(dry_run=True), samples=itertools.repeat(BROKEN)).run()
+    shadow = [c for c in broken.status.conditions if c.type == "ShadowVerified"]
+    assert shadow and shadow[0].status == "False" and shadow[0].reason == "Failed"
+    assert "would NOT have helped" in shadow[0].message
+    healthy = World(mission(dry_run=True), samples=itertools.repeat(HEALTHY)).run()
+    shadow = [c for c in healthy.status.conditions if c.type == "ShadowVerified"]
+    assert shadow and shadow[0].status == "True" and shadow[0].reason == "Passed"

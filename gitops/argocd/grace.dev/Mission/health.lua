@@ -1,7 +1,9 @@
 -- Argo CD health of a GRACE Mission (one run of a Playbook):
 --   Pending, Running, Verifying, RollingBack  -> Progressing
 --   AwaitingApproval                          -> Suspended (a human has to decide)
---   Succeeded                                 -> Healthy
+--   Succeeded                                 -> Healthy, except a dry run whose shadow
+--                                                verification says the playbook would not
+--                                                have helped (ShadowVerified=False): Degraded
 --   RolledBack, Failed, TimedOut, Denied, Expired, Aborted -> Degraded (the remedy did not
 --   happen or did not help: worth a look, even when the target was safely restored)
 local hs = {}
@@ -57,8 +59,24 @@ elseif phase == "RollingBack" then
   hs.status = "Progressing"
   hs.message = with_message("Rolling back to the snapshot")
 elseif phase == "Succeeded" then
-  hs.status = "Healthy"
-  hs.message = with_message("Succeeded and verified")
+  local shadow = nil
+  if status.conditions ~= nil then
+    for _, c in ipairs(status.conditions) do
+      if c.type == "ShadowVerified" then
+        shadow = c
+      end
+    end
+  end
+  if shadow ~= nil and shadow.status == "False" then
+    hs.status = "Degraded"
+    hs.message = "Dry run: " .. (shadow.message or "the playbook would not have helped")
+  elseif shadow ~= nil then
+    hs.status = "Healthy"
+    hs.message = "Dry run: " .. (shadow.message or "the playbook would have helped")
+  else
+    hs.status = "Healthy"
+    hs.message = with_message("Succeeded and verified")
+  end
 elseif phase == "Denied" then
   hs.status = "Degraded"
   local reason = first_reason()
