@@ -92,6 +92,10 @@ app.kubernetes.io/part-of: grace
 - apiGroups: [grace.dev]
   resources: [missions, approvalrequests]
   verbs: [create]
+# Finished automatic Missions past --mission-ttl (the ledger keeps their record).
+- apiGroups: [grace.dev]
+  resources: [missions]
+  verbs: [delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]

@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from grace.runtime import retention
 from grace.runtime.app import Runtime
 from grace.runtime.policydata import PolicyDataWatch
 
@@ -29,6 +30,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     watch = PolicyDataWatch(runtime)
     await watch.load()  # the first decision already sees the ConfigMap
     runtime.background.append(asyncio.create_task(watch.run()))
+    runtime.background.append(asyncio.create_task(retention.keep_sweeping(runtime)))
 
 
 @kopf.on.cleanup()

@@ -58,6 +58,13 @@ class OperatorConfig(BaseModel):
     approval_ttl: float = Field(
         default=3600.0, gt=0, description="seconds before an ApprovalRequest expires"
     )
+    mission_ttl: float = Field(
+        default=7 * 24 * 3600.0,
+        ge=0,
+        description="seconds a finished automatic Mission is kept before it is deleted (like a "
+        "Job's ttlSecondsAfterFinished; manual Missions are the user's and never deleted; the "
+        "ledger keeps every record); 0 keeps them all",
+    )
     metrics_port: int = Field(
         default=8080, ge=0, le=65535, description="port of /metrics and the probes; 0 disables"
     )

@@ -62,6 +62,23 @@ class Kube:
                 return None
             raise
 
+    def delete(self, kind: str, namespace: str, name: str, uid: str) -> bool:
+        """Delete this very object (a precondition on its uid); False when it is already gone."""
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURALS[kind],
+                name,
+                body={"preconditions": {"uid": uid}},
+            )
+            return True
+        except client.ApiException as e:
+            if e.status in (404, 409):
+                return False
+            raise
+
     def patch_status(
         self, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:

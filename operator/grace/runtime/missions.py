@@ -106,8 +106,6 @@ class MissionRunner:
             if mission.status.phase in TERMINAL_PHASES:
                 await self._finish(mission)
                 return
-            if any(r.kind == "HealthNode" for r in mission.metadata.owner_references):
-                await self._unown(mission)
             pb_raw = await io(self.rt.kube.get, "Playbook", self.namespace, mission.spec.playbook)
             node_raw = await io(
                 self.rt.kube.get, "HealthNode", self.namespace, mission.spec.health_node
@@ -326,18 +324,6 @@ class MissionRunner:
                 f"Mission {self.name} holds: {why}",
                 "Warning",
             )
-
-    async def _unown(self, mission: Mission) -> None:
-        """Drop an ownerReference to the HealthNode (written by older versions): a Mission is a
-        record and must not be garbage-collected mid-run when its node is deleted."""
-        kept = [r.wire() for r in mission.metadata.owner_references if r.kind != "HealthNode"]
-        await io(
-            self.rt.kube.patch_meta,
-            "Mission",
-            self.namespace,
-            self.name,
-            {"ownerReferences": kept or None},
-        )
 
     async def _vanished(self) -> None:
         """The Mission was deleted (by a user, or with its namespace) while this loop ran it.

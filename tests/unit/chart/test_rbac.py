@@ -22,6 +22,7 @@ def _own_kinds(scope: str) -> list[tuple[str, str, str]]:
     rows = [(scope, f"grace.dev/{k}", "get list watch") for k in KINDS]
     rows += [(scope, f"grace.dev/{k}/status", "patch") for k in KINDS]
     rows += [(scope, f"grace.dev/{k}", "create") for k in ("missions", "approvalrequests")]
+    rows += [(scope, "grace.dev/missions", "delete")]  # finished automatic ones, by TTL
     return rows
 
 
@@ -122,8 +123,9 @@ def test_invariants_hold_for_every_shape(values: dict[str, Any]) -> None:
         assert sub in ("", "status"), f"subresource beyond status (exec, attach, proxy...): {g}"
         if g.verb in WRITE_VERBS:
             assert _write_allowed(g), f"write outside GRACE's kinds and playbook targets: {g}"
-    # Only pods (deletePods) and GRACE's own Leases are ever deleted; no workload is created.
-    assert {g.resource for g in actual if g.verb == "delete"} <= {"pods", "leases"}
+    # Only pods (deletePods), GRACE's own Leases and finished Missions (TTL) are ever deleted;
+    # no workload is created.
+    assert {g.resource for g in actual if g.verb == "delete"} <= {"pods", "leases", "missions"}
     assert not {g for g in actual if g.group == "apps" and g.verb in ("create", "delete")}
     roles = of_kind(docs, "Role", "ClusterRole")
     assert all(r["metadata"]["labels"]["app.kubernetes.io/part-of"] == "grace" for r in roles)
@@ -132,10 +134,13 @@ def test_invariants_hold_for_every_shape(values: dict[str, Any]) -> None:
 def _write_allowed(g: Grant) -> bool:
     """Writes go to GRACE's kinds, Events, Leases, the ledger, and the playbook targets only."""
     if g.group == "grace.dev":
-        # status only, and new Missions and ApprovalRequests: never a user's spec or metadata
+        # status only, new Missions and ApprovalRequests, and deleting finished Missions past
+        # their TTL: never a user's spec or metadata
         kind, _, sub = g.resource.partition("/")
         if sub == "status":
             return g.verb == "patch"
+        if g.verb == "delete":
+            return kind == "missions"
         return g.verb == "create" and kind in ("missions", "approvalrequests")
     allowed = {
         ("", "events"): {"create"},

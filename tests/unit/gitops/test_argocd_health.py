@@ -121,8 +121,15 @@ def test_verdicts_follow_the_documented_mapping() -> None:
         (kind, _phase_of(kind, obj)): expected["status"]
         for kind in ("Mission", "ApprovalRequest")
         for obj, expected, _ in cases(kind)
+        if not (obj.get("spec") or {}).get("dryRun")
     }
     assert verdict[("Mission", "Succeeded")] == "Healthy"
+    shadows = {
+        expected["status"]
+        for obj, expected, _ in cases("Mission")
+        if (obj.get("spec") or {}).get("dryRun")
+    }
+    assert shadows == {"Degraded"}, "a dry run whose playbook would not have helped"
     assert verdict[("Mission", "AwaitingApproval")] == "Suspended"
     assert {
         verdict[("Mission", p)] for p in ("Running", "Verifying", "RollingBack", "Pending")
