@@ -10,7 +10,7 @@ command -v lua5.4 >/dev/null || need+=(lua5.4)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 echo "installing Debian packages: ${need[*]}" >&2
-policy=/usr/sbin/policy-rc.d
+policy=${GRACE_POLICY_RC_D:-/usr/sbin/policy-rc.d}  # overridable for tests/unit/test_system_deps.py
 created=0
 if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from grace.localcluster.prometheus import PrometheusServer
 from grace.sim import ShopExporter
 from tests.conftest import ClusterUnderTest
 from tests.e2e.safety_fleet import PLAYBOOK, Fleet, fleet, seed_track_record
@@ -38,6 +39,7 @@ from tests.e2e.scenario import (
     GOOD_IMAGE,
     approve,
     checkout_node,
+    error_rate,
     get,
     image_of,
     items,
@@ -731,3 +733,102 @@ def test_a_playbook_with_an_unknown_action_is_refused_by_the_api_server(
     reason = next(c for c in done.status.conditions if c.type == "Refused").reason
     assert reason == "PlaybookNotFound", explain(done)
     assert "Playbook 'shell-out' not found" in done.status.message, explain(done)
+
+
+# ---------------------------------------------------------------- a HealthNode deleted mid-run
+
+
+def _operator_metrics(operator: OperatorProcess) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics") as r:
+        return str(r.read().decode())
+
+
+def test_deleting_a_healthnode_mid_mission_restores_its_target_and_ends_its_loop(
+    api: Any,
+    dyn: Any,
+    shop: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+) -> None:
+    """The Mission is a record, not a child of its node: it is not garbage-collected mid-run, it
+    aborts and restores its target (onFailure: rollback), lets go of the Lease, and the deleted
+    node's loop stops: a fault that follows proposes nothing for a node that no longer exists."""
+    ns = shop
+    apps = client.AppsV1Api(api)
+    hold = playbook(
+        "scale-and-hold",
+        [
+            {"name": "scale", "action": "scale", "with": {"replicas": 5}},
+            {"name": "hold", "action": "wait", "with": {"duration": "60s"}},
+        ],
+    )
+    apply(dyn, [hold, checkout_node(ns, ["scale-and-hold"])], ns)
+    wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
+    create(
+        dyn,
+        {
+            "apiVersion": "grace.dev/v1alpha1",
+            "kind": "Mission",
+            "metadata": {"name": "hold-by-hand"},
+            "spec": {
+                "healthNode": "checkout",
+                "playbook": "scale-and-hold",
+                "trigger": "manual",
+                "reason": "hold five replicas for a minute",
+            },
+        },
+        ns,
+    )
+
+    def holding() -> Any:
+        m = get(dyn, "Mission", ns, "hold-by-hand")
+        steps = status_of(m.to_dict()).get("steps") or []
+        return len(steps) == 2 and steps[1].get("phase") == "Running" and m
+
+    wait_for("the Mission to hold in its wait step", holding, timeout=60)
+    assert apps.read_namespaced_deployment("checkout", ns).spec.replicas == 5
+    assert lease_holder(api, ns, "Deployment", "checkout") == "hold-by-hand"
+
+    dyn.resources.get(api_version="grace.dev/v1alpha1", kind="HealthNode").delete(
+        name="checkout", namespace=ns
+    )
+    done = wait_phase(dyn, "Mission", ns, "hold-by-hand", *TERMINAL, timeout=60)
+    assert done.status.phase == "Aborted", explain(done)
+    assert "HealthNode 'checkout' was deleted during the run" in done.status.message
+    assert done.status.rollback.outcome == "Passed", explain(done)
+    assert apps.read_namespaced_deployment("checkout", ns).spec.replicas == 3
+    assert not done.metadata.get("finalizers"), "nothing may block deleting a namespace"
+    wait_for(
+        "the target Lease to be released",
+        lambda: lease_holder(api, ns, "Deployment", "checkout") is None,
+        timeout=20,
+    )
+    series = f'namespace="{ns}",healthnode="checkout"'
+    wait_for(
+        "the deleted node's detection loop to stop (its series leave /metrics)",
+        lambda: series not in _operator_metrics(operator),
+        timeout=10,
+    )
+
+    set_image(api, ns, BAD_IMAGE)  # a fault on the target of a node that no longer exists
+    breached: list[float] = []
+
+    def breached_for_a_while() -> bool:
+        rate = prometheus.query_value(error_rate(ns))
+        if rate is None or rate <= 0.10:
+            return False
+        breached.append(time.monotonic())
+        return breached[-1] - breached[0] >= 4  # four intervals of the deleted node
+
+    wait_for("the error rate to stay critical for 4 s", breached_for_a_while, timeout=60)
+    assert [m.metadata.name for m in items(dyn, "Mission", ns)] == ["hold-by-hand"]
+    mine = entries_about(ledger_entries(operator.ledger), done.metadata.uid)
+    assert [e["type"] for e in mine].count("mission.finished") == 1
+    proposed = [
+        e
+        for e in ledger_entries(operator.ledger)
+        if e["type"] == "mission.proposed" and e["subject"].get("namespace") == ns
+    ]
+    assert len(proposed) == 1, f"only the manual Mission was ever proposed: {proposed}"

@@ -283,8 +283,8 @@ class Ledger:
         for witness in self._witnesses:
             try:
                 witness.record(checkpoint)
-            except Exception:
+            except Exception as exc:
                 self.witness_failures += 1
-                log.exception("witness %r refused checkpoint %d", witness, size)
+                log.error("witness %r refused checkpoint %d: %s", witness, size, exc)
         self._checkpoint_due = False
         return checkpoint

@@ -72,6 +72,34 @@ def _api_client() -> Any:
         return kubeconfig.new_client_from_config()
 
 
+def check_witness(core: Any, namespace: str) -> bool:
+    """Whether checkpoints can be witnessed in `namespace`: a server-side dry-run create of a
+    ConfigMap there (the namespace exists, and the operator may write it). Said once at start,
+    in one log line and the grace_ledger_witness_ok gauge, instead of a traceback on every
+    checkpoint: without a witness, truncating the ledger's tail cannot be proven."""
+    from kubernetes import client
+
+    probe = {"metadata": {"generateName": "grace-witness-probe-"}, "data": {}}
+    try:
+        core.create_namespaced_config_map(namespace, probe, dry_run="All")
+    except client.ApiException as e:
+        what = (
+            f"namespace {namespace} does not exist"
+            if e.status == 404
+            else f"the operator may not write ConfigMaps there ({e.status} {e.reason})"
+        )
+        log.error(
+            "ledger witness unavailable: %s; checkpoints are signed but not witnessed, so a "
+            "truncated ledger tail cannot be detected (create the namespace, or install the "
+            "chart's witness Role)",
+            what,
+        )
+        metrics.LEDGER_WITNESS_OK.labels(witness=namespace).set(0)
+        return False
+    metrics.LEDGER_WITNESS_OK.labels(witness=namespace).set(1)
+    return True
+
+
 def build_ledger(config: OperatorConfig, api_client: Any) -> Ledger:
     signer = Signer.from_file(config.signing_key) if config.signing_key else Signer.generate()
     if config.signing_key is None:
@@ -83,7 +111,9 @@ def build_ledger(config: OperatorConfig, api_client: Any) -> Ledger:
 
         core = client.CoreV1Api(api_client)
         store: Any = ConfigMapStore(core, config.ledger_namespace)
-        witnesses: list[Any] = [ConfigMapWitness(core, f"{config.ledger_namespace}-witness")]
+        witness = f"{config.ledger_namespace}-witness"
+        check_witness(core, witness)
+        witnesses: list[Any] = [ConfigMapWitness(core, witness)]
     else:
         config.ledger_path.parent.mkdir(parents=True, exist_ok=True)
         store = FileStore(config.ledger_path)
@@ -111,6 +141,7 @@ def build(config: OperatorConfig) -> Runtime:
     learned = {e["subject"]["uid"] for e in entries if e["type"] == "mission.finished"}
     autonomy = {e["idempotency_key"] for e in entries if e["type"] == "autonomy.changed"}
     metrics.LEDGER_SIZE.set(ledger.size)
+    metrics.LEDGER_WITNESS_FAILURES.set_function(lambda: ledger.witness_failures)
     return Runtime(
         config=config,
         kube=Kube(api_client),

@@ -78,6 +78,10 @@ LEDGER_WITNESS_OK = Gauge(
     "1 while the ledger's checkpoint witness can be written, 0 when it cannot.",
     ["witness"],
 )
+LEDGER_WITNESS_FAILURES = Gauge(
+    "grace_ledger_witness_failures",
+    "Checkpoints a witness refused since the operator started (each also logs one line).",
+)
 SIGNAL_QUERY_ERRORS = Gauge(
     "grace_signal_query_errors",
     "1 for each HealthNode signal whose query currently fails (the node is Unknown).",
