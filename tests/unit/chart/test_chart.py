@@ -6,6 +6,7 @@ import argparse
 import base64
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,10 +31,27 @@ from tests.unit.chart.chart import (
 )
 
 
-def test_helm_lint_is_clean() -> None:
-    done = run_helm("lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION)
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"networkPolicy": {"enabled": True}},
+        {"networkPolicy": {"enabled": True, "scrapers": []}, "policy": {"engine": "embedded"}},
+        {"ledger": {"backend": "file"}, "replicaCount": 1, "policy": {"config": {}}},
+    ],
+    ids=["default", "network-policy", "deny-all-embedded", "file-ledger"],
+)
+def test_helm_lint_strict_is_clean(values: dict[str, Any], tmp_path: Path) -> None:
+    """`helm lint --strict` fails on warnings too (an unknown value, a template reading a key
+    that is not set): what a user's CI runs before installing."""
+    file = tmp_path / "values.json"
+    file.write_text(json.dumps(values))
+    done = run_helm(
+        "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION, "--values", str(file)
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "0 chart(s) failed" in done.stdout
+    assert "1 chart(s) linted, 0 chart(s) failed" in done.stdout, done.stdout
+    assert "[WARNING]" not in done.stdout and "[ERROR]" not in done.stdout, done.stdout
 
 
 def test_crds_ship_with_the_chart_as_generated() -> None:
@@ -121,8 +139,15 @@ def test_two_replicas_by_default_elect_a_leader_and_spread() -> None:
     assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector
+    # kube-linter's pdb-unhealthy-pod-eviction-policy: with the default (IfHealthyBudget) an
+    # unready replica counts against the budget, so one crash-looping replica blocks every drain.
     pdb = one(docs, "PodDisruptionBudget")
-    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+    assert pdb["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": selector},
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
+
 
 
 def test_one_replica_runs_without_election_or_disruption_budget() -> None:
@@ -213,9 +238,13 @@ def test_policy_configmap_is_what_the_operator_parses() -> None:
         data.max_concurrent_cluster,
         data.max_per_namespace_per_hour,
     ) == (2, 7, 9)
-    assert policy_data_from_configmap(
-        one(render(), "ConfigMap", POLICY_CONFIGMAP)["data"]
-    ) == policy_data_from_configmap({})
+
+
+def test_policy_configmap_without_config_has_empty_data_not_null() -> None:
+    """`data:` with nothing under it is null: Polaris rated the ConfigMap "danger" for it, and a
+    client that reads `.data` as a map breaks. The policy's defaults then apply."""
+    cm = one(render(), "ConfigMap", POLICY_CONFIGMAP)
+    assert cm["data"] == {}, cm
 
 
 def test_configmap_ledger_gets_a_witness_namespace_kept_on_uninstall() -> None:
@@ -298,6 +327,36 @@ def test_dashboard_shows_what_the_issue_asks_for() -> None:
     }
     for title, metric in wanted.items():
         assert metric in panels.get(title, ""), title
+
+
+def _matchers(selector: str) -> set[str]:
+    return {m.replace(" ", "") for m in re.findall(r'\w+\s*=~?\s*"[^"]*"', selector)}
+
+
+def test_dashboard_shows_one_install_at_a_time_and_is_read_only() -> None:
+    """Two installs scraped by one Prometheus must not add up: every metric in every panel is
+    narrowed to the install picked in the namespace and job variables (one value each, no All),
+    which the chart's ServiceMonitor sets as target labels. Provisioned, so not editable."""
+    dashboard = _dashboard()
+    assert dashboard["editable"] is False
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    exported = _operator_metric_names()
+    for name, scope in (("namespace", set()), ("job", {'namespace="$namespace"'})):
+        variable = variables[name]
+        assert variable["type"] == "query" and not variable["multi"], name
+        assert not variable["includeAll"], name
+        (metric, selector) = re.fullmatch(
+            rf"label_values\((grace_[a-z_]+)(\{{.*\}})?, {name}\)", variable["query"]["query"]
+        ).groups()  # type: ignore[union-attr]
+        assert metric in exported, metric
+        assert _matchers(selector or "") == scope, name
+    install = {'namespace="$namespace"', 'job="$job"'}
+    queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    for expr in queries:
+        selectors = re.findall(r"\bgrace_[a-z_]+(\{[^}]*\})?", expr)
+        assert selectors, expr
+        for selector in selectors:
+            assert install <= _matchers(selector), expr
 
 
 def test_values_file_documents_every_top_level_key_in_the_schema() -> None:
