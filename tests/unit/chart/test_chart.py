@@ -89,6 +89,15 @@ def test_crds_ship_with_the_chart_as_generated() -> None:
         ({"operator": {"prometheusUrl": "prometheus:9090"}}, "/operator/prometheusUrl"),
         ({"operator": {"extraArgs": ["-v"]}}, "extraArgs"),
         ({"replicas": 2}, "replicas"),
+        ({"networkPolicy": {"enable": True}}, "enable"),
+        (
+            {
+                "networkPolicy": {
+                    "scrapers": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]
+                }
+            },
+            "/networkPolicy/scrapers/0",
+        ),
     ],
     ids=lambda v: json.dumps(v) if isinstance(v, dict) else None,
 )
@@ -147,7 +156,6 @@ def test_two_replicas_by_default_elect_a_leader_and_spread() -> None:
         "selector": {"matchLabels": selector},
         "unhealthyPodEvictionPolicy": "AlwaysAllow",
     }
-
 
 
 def test_one_replica_runs_without_election_or_disruption_budget() -> None:
@@ -282,6 +290,52 @@ def test_service_monitor_scrapes_the_metrics_port() -> None:
     pod_labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+
+
+def test_network_policy_is_offered_not_imposed() -> None:
+    """Off by default: a policy that does not match where Prometheus runs stops the scrapes."""
+    assert not of_kind(render(), "NetworkPolicy")
+
+
+def test_network_policy_lets_only_the_scrapers_reach_metrics_and_opa() -> None:
+    docs = render({"networkPolicy": {"enabled": True}})
+    policy, deployment = one(docs, "NetworkPolicy"), one(docs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    # Named ports: each must be one the pod declares, or the rule admits nothing.
+    declared = {
+        p["name"]: p["protocol"]
+        for c in deployment["spec"]["template"]["spec"]["containers"]
+        for p in c.get("ports", [])
+    }
+    assert (
+        {p["port"]: p["protocol"] for p in rule["ports"]}
+        == declared
+        == {
+            "metrics": "TCP",
+            "opa-diag": "TCP",
+        }
+    )
+
+
+def test_network_policy_without_opa_or_scrapers() -> None:
+    embedded = render({"networkPolicy": {"enabled": True}, "policy": {"engine": "embedded"}})
+    (rule,) = one(embedded, "NetworkPolicy")["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+    (rule,) = one(
+        render({"networkPolicy": {"enabled": True, "scrapers": [peer]}}), "NetworkPolicy"
+    )["spec"]["ingress"]
+    assert rule["from"] == [peer]
+    # An ingress rule without `from` admits everyone: no scrapers must mean no rule at all.
+    closed = one(render({"networkPolicy": {"enabled": True, "scrapers": []}}), "NetworkPolicy")
+    assert closed["spec"]["ingress"] == []
+    assert closed["spec"]["policyTypes"] == ["Ingress"]
 
 
 def _dashboard() -> dict[str, Any]:
