@@ -23,6 +23,7 @@ from tests.unit.chart.chart import (
     CHART,
     KUBE_VERSION,
     container,
+    dashboard,
     of_kind,
     one,
     refusal,
@@ -338,13 +339,6 @@ def test_network_policy_without_opa_or_scrapers() -> None:
     assert closed["spec"]["policyTypes"] == ["Ingress"]
 
 
-def _dashboard() -> dict[str, Any]:
-    cm = one(render(), "ConfigMap", "grace-dashboard")
-    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
-    dashboard: dict[str, Any] = json.loads(cm["data"]["grace.json"])
-    return dashboard
-
-
 def _operator_metric_names() -> set[str]:
     names: set[str] = set()
     for value in vars(metrics).values():
@@ -363,15 +357,15 @@ def _sample_names(name: str, kind: str) -> list[str]:
 
 
 def test_dashboard_queries_only_metrics_the_operator_exports() -> None:
-    dashboard = _dashboard()
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    board = dashboard()
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
     used = {m for e in exprs for m in re.findall(r"\bgrace_[a-z_]+", e)}
     exported = _operator_metric_names()
     assert used and used <= exported, f"not exported by grace.runtime.metrics: {used - exported}"
 
 
 def test_dashboard_shows_what_the_issue_asks_for() -> None:
-    panels = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in _dashboard()["panels"]}
+    panels = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in dashboard()["panels"]}
     wanted = {
         "Missions by outcome": "grace_missions_total",
         "Time to recovery": "grace_time_to_recovery_seconds_bucket",
@@ -391,21 +385,22 @@ def test_dashboard_shows_one_install_at_a_time_and_is_read_only() -> None:
     """Two installs scraped by one Prometheus must not add up: every metric in every panel is
     narrowed to the install picked in the namespace and job variables (one value each, no All),
     which the chart's ServiceMonitor sets as target labels. Provisioned, so not editable."""
-    dashboard = _dashboard()
-    assert dashboard["editable"] is False
-    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    board = dashboard()
+    assert board["editable"] is False
+    variables = {v["name"]: v for v in board["templating"]["list"]}
     exported = _operator_metric_names()
     for name, scope in (("namespace", set()), ("job", {'namespace="$namespace"'})):
         variable = variables[name]
         assert variable["type"] == "query" and not variable["multi"], name
         assert not variable["includeAll"], name
-        (metric, selector) = re.fullmatch(
-            rf"label_values\((grace_[a-z_]+)(\{{.*\}})?, {name}\)", variable["query"]["query"]
-        ).groups()  # type: ignore[union-attr]
+        query = variable["query"]["query"]
+        found = re.fullmatch(rf"label_values\((grace_[a-z_]+)(\{{.*\}})?, {name}\)", query)
+        assert found, query
+        metric, selector = found.groups()
         assert metric in exported, metric
         assert _matchers(selector or "") == scope, name
     install = {'namespace="$namespace"', 'job="$job"'}
-    queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    queries = [t["expr"] for p in board["panels"] for t in p["targets"]]
     for expr in queries:
         selectors = re.findall(r"\bgrace_[a-z_]+(\{[^}]*\})?", expr)
         assert selectors, expr
