@@ -87,6 +87,14 @@ def of_kind(docs: Iterable[Mapping[str, Any]], *kinds: str) -> list[dict[str, An
     return [dict(d) for d in docs if d["kind"] in kinds]
 
 
+def dashboard() -> dict[str, Any]:
+    """The Grafana dashboard the chart ships, as Grafana's sidecar reads it."""
+    cm = one(render(), "ConfigMap", "grace-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    board: dict[str, Any] = json.loads(cm["data"]["grace.json"])
+    return board
+
+
 def container(deployment: Mapping[str, Any], name: str) -> dict[str, Any]:
     spec = deployment["spec"]["template"]["spec"]
     for c in [*spec.get("initContainers", []), *spec["containers"]]:

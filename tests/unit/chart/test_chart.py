@@ -6,6 +6,7 @@ import argparse
 import base64
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,13 +16,14 @@ from prometheus_client.metrics import MetricWrapperBase
 from grace.api import crdgen
 from grace.cli import run_cmd
 from grace.govern.configmap import POLICY_CONFIGMAP, policy_data_from_configmap
-from grace.govern.model import ChangeWindow
+from grace.govern.model import ChangeWindow, PolicyData
 from grace.ledger import Signer
 from grace.runtime import metrics
 from tests.unit.chart.chart import (
     CHART,
     KUBE_VERSION,
     container,
+    dashboard,
     of_kind,
     one,
     refusal,
@@ -30,10 +32,26 @@ from tests.unit.chart.chart import (
 )
 
 
-def test_helm_lint_is_clean() -> None:
-    done = run_helm("lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION)
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"networkPolicy": {"enabled": True}},
+        {"networkPolicy": {"enabled": True, "scrapers": []}, "policy": {"engine": "embedded"}},
+        {"ledger": {"backend": "file"}, "replicaCount": 1},
+    ],
+    ids=["default", "network-policy", "deny-all-embedded", "file-ledger"],
+)
+def test_helm_lint_strict_is_clean(values: dict[str, Any], tmp_path: Path) -> None:
+    """`helm lint --strict` fails on warnings too (an unknown value, a template reading a key
+    that is not set): what a user's CI runs before installing."""
+    file = tmp_path / "values.json"
+    file.write_text(json.dumps(values))
+    done = run_helm(
+        "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION, "--values", str(file)
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "0 chart(s) failed" in done.stdout
+    assert "1 chart(s) linted, 0 chart(s) failed" in done.stdout, done.stdout
 
 
 def test_crds_ship_with_the_chart_as_generated() -> None:
@@ -71,6 +89,15 @@ def test_crds_ship_with_the_chart_as_generated() -> None:
         ({"operator": {"prometheusUrl": "prometheus:9090"}}, "/operator/prometheusUrl"),
         ({"operator": {"extraArgs": ["-v"]}}, "extraArgs"),
         ({"replicas": 2}, "replicas"),
+        ({"networkPolicy": {"enable": True}}, "enable"),
+        (
+            {
+                "networkPolicy": {
+                    "scrapers": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]
+                }
+            },
+            "/networkPolicy/scrapers/0",
+        ),
     ],
     ids=lambda v: json.dumps(v) if isinstance(v, dict) else None,
 )
@@ -121,8 +148,14 @@ def test_two_replicas_by_default_elect_a_leader_and_spread() -> None:
     assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector
+    # kube-linter's pdb-unhealthy-pod-eviction-policy: with the default (IfHealthyBudget) an
+    # unready replica counts against the budget, so one crash-looping replica blocks every drain.
     pdb = one(docs, "PodDisruptionBudget")
-    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+    assert pdb["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": selector},
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
 
 
 def test_one_replica_runs_without_election_or_disruption_budget() -> None:
@@ -213,9 +246,14 @@ def test_policy_configmap_is_what_the_operator_parses() -> None:
         data.max_concurrent_cluster,
         data.max_per_namespace_per_hour,
     ) == (2, 7, 9)
-    assert policy_data_from_configmap(
-        one(render(), "ConfigMap", POLICY_CONFIGMAP)["data"]
-    ) == policy_data_from_configmap({})
+
+
+def test_policy_configmap_without_config_has_empty_data_not_null() -> None:
+    """`data:` with nothing under it is null: Polaris rated the ConfigMap "danger" for it, and a
+    client that reads `.data` as a map breaks. The policy's defaults then apply."""
+    cm = one(render(), "ConfigMap", POLICY_CONFIGMAP)
+    assert cm["data"] == {}, cm
+    assert policy_data_from_configmap(cm["data"]) == PolicyData()
 
 
 def test_configmap_ledger_gets_a_witness_namespace_kept_on_uninstall() -> None:
@@ -255,11 +293,44 @@ def test_service_monitor_scrapes_the_metrics_port() -> None:
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
 
 
-def _dashboard() -> dict[str, Any]:
-    cm = one(render(), "ConfigMap", "grace-dashboard")
-    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
-    dashboard: dict[str, Any] = json.loads(cm["data"]["grace.json"])
-    return dashboard
+def test_network_policy_is_offered_not_imposed() -> None:
+    """Off by default: a policy that does not match where Prometheus runs stops the scrapes."""
+    assert not of_kind(render(), "NetworkPolicy")
+
+
+def test_network_policy_lets_only_the_scrapers_reach_metrics_and_opa() -> None:
+    docs = render({"networkPolicy": {"enabled": True}})
+    policy, deployment = one(docs, "NetworkPolicy"), one(docs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    # Named ports: each must be one the pod declares, or the rule admits nothing.
+    declared = {
+        p["name"]: p["protocol"]
+        for c in deployment["spec"]["template"]["spec"]["containers"]
+        for p in c.get("ports", [])
+    }
+    allowed = {p["port"]: p["protocol"] for p in rule["ports"]}
+    assert allowed == declared == {"metrics": "TCP", "opa-diag": "TCP"}
+
+
+def test_network_policy_without_opa_or_scrapers() -> None:
+    embedded = render({"networkPolicy": {"enabled": True}, "policy": {"engine": "embedded"}})
+    (rule,) = one(embedded, "NetworkPolicy")["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+    (rule,) = one(
+        render({"networkPolicy": {"enabled": True, "scrapers": [peer]}}), "NetworkPolicy"
+    )["spec"]["ingress"]
+    assert rule["from"] == [peer]
+    # An ingress rule without `from` admits everyone: no scrapers must mean no rule at all.
+    closed = one(render({"networkPolicy": {"enabled": True, "scrapers": []}}), "NetworkPolicy")
+    assert closed["spec"]["ingress"] == []
+    assert closed["spec"]["policyTypes"] == ["Ingress"]
 
 
 def _operator_metric_names() -> set[str]:
@@ -280,15 +351,15 @@ def _sample_names(name: str, kind: str) -> list[str]:
 
 
 def test_dashboard_queries_only_metrics_the_operator_exports() -> None:
-    dashboard = _dashboard()
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    board = dashboard()
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
     used = {m for e in exprs for m in re.findall(r"\bgrace_[a-z_]+", e)}
     exported = _operator_metric_names()
     assert used and used <= exported, f"not exported by grace.runtime.metrics: {used - exported}"
 
 
 def test_dashboard_shows_what_the_issue_asks_for() -> None:
-    panels = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in _dashboard()["panels"]}
+    panels = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in dashboard()["panels"]}
     wanted = {
         "Missions by outcome": "grace_missions_total",
         "Time to recovery": "grace_time_to_recovery_seconds_bucket",
@@ -298,6 +369,37 @@ def test_dashboard_shows_what_the_issue_asks_for() -> None:
     }
     for title, metric in wanted.items():
         assert metric in panels.get(title, ""), title
+
+
+def _matchers(selector: str) -> set[str]:
+    return {m.replace(" ", "") for m in re.findall(r'\w+\s*=~?\s*"[^"]*"', selector)}
+
+
+def test_dashboard_shows_one_install_at_a_time_and_is_read_only() -> None:
+    """Two installs scraped by one Prometheus must not add up: every metric in every panel is
+    narrowed to the install picked in the namespace and job variables (one value each, no All),
+    which the chart's ServiceMonitor sets as target labels. Provisioned, so not editable."""
+    board = dashboard()
+    assert board["editable"] is False
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    exported = _operator_metric_names()
+    for name, scope in (("namespace", set()), ("job", {'namespace="$namespace"'})):
+        variable = variables[name]
+        assert variable["type"] == "query" and not variable["multi"], name
+        assert not variable["includeAll"], name
+        query = variable["query"]["query"]
+        found = re.fullmatch(rf"label_values\((grace_[a-z_]+)(\{{.*\}})?, {name}\)", query)
+        assert found, query
+        metric, selector = found.groups()
+        assert metric in exported, metric
+        assert _matchers(selector or "") == scope, name
+    install = {'namespace="$namespace"', 'job="$job"'}
+    queries = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    for expr in queries:
+        selectors = re.findall(r"\bgrace_[a-z_]+(\{[^}]*\})?", expr)
+        assert selectors, expr
+        for selector in selectors:
+            assert install <= _matchers(selector), expr
 
 
 def test_values_file_documents_every_top_level_key_in_the_schema() -> None:
