@@ -230,6 +230,17 @@ def test_bad_queries_and_missing_data_are_their_own_states_never_a_pass(
     assert metric(after, "grace_promql_errors_total", kind="Error") > metric(
         before, "grace_promql_errors_total", kind="Error"
     )
+    where = {"namespace": ns, "healthnode": "orders"}
+    assert metric(after, "grace_signal_query_errors", signal="typo", **where) == 1
+    assert metric(after, "grace_signal_query_errors", signal="steady", **where) == 0
+    events = client.CoreV1Api(api).list_namespaced_event(
+        ns, field_selector="involvedObject.name=orders"
+    )
+    loud = [e for e in events.items if e.reason == "SignalQueryFailed"]
+    assert len(loud) == 1, "one Warning when the query starts failing, not one per evaluation"
+    assert loud[0].type == "Warning"
+    assert "GRACE will not act on it until the query works" in loud[0].message
+    assert typo["message"] in loud[0].message
 
     # Fixing the spec clears the error on the next evaluations.
     fixed = [dict(s) for s in BAD_INPUT_SIGNALS if s["name"] in ("steady", "typo")]
@@ -239,6 +250,8 @@ def test_bad_queries_and_missing_data_are_their_own_states_never_a_pass(
     healed = wait_node(dyn, ns, "orders", "Healthy", timeout=30)
     assert signal(healed, "typo")["state"] == "OK"
     assert "Stalled" not in {c["type"] for c in healed["conditions"]}
+    cleared = scrape(operator.metrics_port)
+    assert metric(cleared, "grace_signal_query_errors", signal="typo", **where) == 0
 
 
 @pytest.fixture

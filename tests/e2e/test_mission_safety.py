@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -787,7 +788,10 @@ def test_deleting_a_healthnode_mid_mission_restores_its_target_and_ends_its_loop
         steps = status_of(m.to_dict()).get("steps") or []
         return len(steps) == 2 and steps[1].get("phase") == "Running" and m
 
-    wait_for("the Mission to hold in its wait step", holding, timeout=60)
+    try:
+        wait_for("the Mission to hold in its wait step", holding, timeout=60)
+    except AssertionError as e:
+        raise AssertionError(f"{e}{explain(get(dyn, 'Mission', ns, 'hold-by-hand'))}") from e
     assert apps.read_namespaced_deployment("checkout", ns).spec.replicas == 5
     assert lease_holder(api, ns, "Deployment", "checkout") == "hold-by-hand"
 
@@ -832,3 +836,67 @@ def test_deleting_a_healthnode_mid_mission_restores_its_target_and_ends_its_loop
         if e["type"] == "mission.proposed" and e["subject"].get("namespace") == ns
     ]
     assert len(proposed) == 1, f"only the manual Mission was ever proposed: {proposed}"
+
+
+# ---------------------------------------------------------------- a ledger that cannot be extended
+
+
+def test_a_ledger_that_cannot_be_extended_holds_the_mission_and_says_why(
+    cluster: ClusterUnderTest,
+    api: Any,
+    dyn: Any,
+    shop: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    tmp_path: Path,
+) -> None:
+    """Nothing acts without its record: a tampered ledger holds the Mission (fail closed), and
+    the Mission, its HealthNode and /metrics say why, not only the log."""
+    from tests.e2e.detection_support import metric, scrape
+    from tests.e2e.governance_stack import private_operator
+
+    ns = shop
+    apps = client.AppsV1Api(api)
+    apply(dyn, [_trim_playbook(0.02), checkout_node(ns, ["trim"])], ns)
+    with private_operator(operator, cluster, api, prometheus.url, tmp_path / "op", ns) as own:
+        wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
+        with own.ledger.open("ab") as f:  # a forged record: the chain no longer verifies
+            f.write(b'{"entry": {"seq": 0, "type": "mission.finished"}}\n')
+        create(
+            dyn,
+            {
+                "apiVersion": "grace.dev/v1alpha1",
+                "kind": "Mission",
+                "metadata": {"name": "trim-unrecorded"},
+                "spec": {
+                    "healthNode": "checkout",
+                    "playbook": "trim",
+                    "trigger": "manual",
+                    "reason": "recycle a pod",
+                },
+            },
+            ns,
+        )
+
+        def held() -> Any:
+            m = get(dyn, "Mission", ns, "trim-unrecorded")
+            found = [c for c in status_of(m.to_dict()).get("conditions") or []]
+            return (
+                any(c["type"] == "LedgerRecorded" and c["status"] == "False" for c in found) and m
+            )
+
+        mission = wait_for("the Mission to say the ledger holds it", held, timeout=30)
+        assert "the ledger cannot be extended" in mission.status.message
+        assert mission.status.get("phase", "Pending") == "Pending"
+        assert not mission.status.get("steps"), "nothing was accepted, let alone run"
+        core = client.CoreV1Api(api)
+        for name in ("trim-unrecorded", "checkout"):
+            events = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name}")
+            assert any(
+                e.reason == "LedgerUnavailable" and e.type == "Warning" for e in events.items
+            ), name
+        assert metric(scrape(own.metrics_port), "grace_ledger_append_failures_total") >= 1
+        pods = {p.metadata.name for p in core.list_namespaced_pod(ns).items}
+        time.sleep(2)  # a few Mission ticks: still nothing may act
+        assert {p.metadata.name for p in core.list_namespaced_pod(ns).items} == pods
+        assert apps.read_namespaced_deployment("checkout", ns).spec.replicas == 3

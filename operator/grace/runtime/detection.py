@@ -43,6 +43,8 @@ class NodeWatch:
         self.uid = body["metadata"].get("uid", "")
         self.deleted = False
         self.woken = asyncio.Event()
+        self.broken: set[str] = set()
+        """Signals whose failing query this loop has already announced with an Event."""
 
     def wake(self, deleted: bool = False) -> None:
         """Evaluate now instead of at the next interval (or, when `deleted`, stop)."""
@@ -158,13 +160,16 @@ class NodeWatch:
         even when another signal breaches: say so loudly (metric, and an Event when it starts),
         beside the SignalsAvailable condition the Detector sets. (An unreachable Prometheus is
         another story, told by grace_promql_errors_total and the same condition.)"""
-        before = {s.name: s.state for s in node.status.signals}
+        reported = {s.name for s in node.status.signals if s.state is SignalState.ERROR}
         for name, sample in samples.items():
             broken = isinstance(sample, QueryError)
             metrics.SIGNAL_QUERY_ERRORS.labels(self.namespace, self.name, name).set(
                 1 if broken else 0
             )
-            if broken and before.get(name) is not SignalState.ERROR:
+            if not broken:
+                self.broken.discard(name)
+            elif name not in self.broken and name not in reported:
+                self.broken.add(name)
                 await asyncio.to_thread(
                     self.rt.kube.event,
                     dict(self.body),
