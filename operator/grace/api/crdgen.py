@@ -131,6 +131,10 @@ def _resolve(node: Any, defs: dict[str, Any], in_status: bool = False) -> Any:
     if any(node.get(k) for k in _K8S_EXTENSIONS):
         for k in ("anyOf", "oneOf", "type", "items", "properties"):
             node.pop(k, None)
+    if node.get("x-kubernetes-preserve-unknown-fields"):
+        # `additionalProperties: true` beside it makes the API server prune every nested object
+        # to {} (a preserved map of objects loses their fields): leave preservation alone.
+        node.pop("additionalProperties", None)
     if "anyOf" in node:
         options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
         if len(options) != 1:
