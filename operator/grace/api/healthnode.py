@@ -191,6 +191,11 @@ class SignalStatus(Model):
     state: SignalState = SignalState.NO_DATA
     since: datetime | None = None
     anomaly_score: float | None = None
+    anomaly_since: datetime | None = Field(
+        default=None,
+        description="When the signal's current anomaly alarm began (unset when it looks usual): "
+        "the first sign of trouble, often before a threshold is crossed.",
+    )
     forecast: float | None = None
     message: str | None = None
 

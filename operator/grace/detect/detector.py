@@ -34,7 +34,7 @@ from grace.detect.evaluate import (
     node_phase,
 )
 from grace.detect.forecast import Forecaster, ForecastSettings
-from grace.detect.graph import HealthGraph
+from grace.detect.graph import HealthGraph, node_of
 from grace.detect.sample import NoData, Sample, Value
 
 NodeKey = tuple[str, str]
@@ -176,7 +176,12 @@ class Detector:
                 anomalies = anomalies if anomalies is not None else []
                 score = self._score_anomaly(m, sample, now, learn)
                 if score is not None:
-                    status = status.model_copy(update={"anomaly_score": round(score, 3)})
+                    status = status.model_copy(
+                        update={
+                            "anomaly_score": round(score, 3),
+                            "anomaly_since": m.anomaly_since if m.anomaly.is_anomaly else None,
+                        }
+                    )
                     if m.anomaly.is_anomaly:
                         anomalies.append(
                             f"{sig.name}: unusual for its recent past since {_stamp(m.anomaly_since)}"
@@ -202,8 +207,8 @@ class Detector:
         root_cause = node.status.root_cause
         extra = []
         if graph is not None:
-            onset = _onset(statuses)
-            g = graph.with_phase(node.metadata.name, phase, onset)
+            fresh = node.status.model_copy(update={"phase": phase, "signals": statuses})
+            g = graph.with_node(node_of(node.model_copy(update={"status": fresh})))
             root_cause = g.root_cause(node.metadata.name)
             extra.append(g.condition(node.metadata.name, node.metadata.generation or None))
         facts = ConditionFacts(
