@@ -36,8 +36,8 @@ figures below use the seed given, 1 by default):
   and smoothed over 5-30 s (rate windows). CPU does not propagate.
 - Four equally sized nuisance groups:
   none            the above;
-  symptom_first   one caller on the fault's path has a tight threshold (just above its own
-                  noise) and the cause a loose one, a slower ramp (40-90 s) and a 30 s `for`:
+  symptom_first   a caller of the cause (direct, or one hop further) has a tight threshold
+                  (4-6 noise deviations above its normal) and the cause a loose one, a slower ramp (40-90 s) and a 30 s `for`:
                   the symptom crosses its threshold first (an incident is redrawn until it
                   does, since that is what defines the group);
   noisy           an unrelated service (not the cause, not a caller or callee of it: if the
@@ -78,7 +78,9 @@ from typing import Any
 
 sys.path.insert(0, "operator")
 
-from grace.api.healthnode import HealthNode, Phase
+import itertools
+
+from grace.api.healthnode import HealthNode
 from grace.detect import Detector, HealthGraph, Value
 from grace.detect.graph import UNHEALTHY, node_of
 
@@ -262,18 +264,25 @@ def _noise(rng: random.Random, n: int, sd: float, ar: float) -> list[float]:
 
 
 def generate(rng: random.Random, shape: str, group: str) -> Incident:
-    for _ in range(50):
+    for _ in range(200):
         inc = _draw(rng, shape, group)
         if group != "symptom_first" or _symptom_crosses_first(inc):
             return inc
-    raise RuntimeError("could not draw a symptom_first incident in 50 tries")
+    raise RuntimeError("could not draw a symptom_first incident in 200 tries")
 
 
 def _draw(rng: random.Random, shape: str, group: str) -> Incident:
     names, pairs = _edges_of(rng, shape)
     services = {n: _service(rng, n) for n in names}
     edges = [
-        Edge(a, b, rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0), rng.randint(3, 15), rng.randint(5, 30))
+        Edge(
+            a,
+            b,
+            rng.uniform(0.5, 1.0),
+            rng.uniform(0.5, 1.0),
+            rng.randint(3, 15),
+            rng.randint(5, 30),
+        )
         for a, b in pairs
     ]
     entry = names[0]
@@ -300,7 +309,16 @@ def _draw(rng: random.Random, shape: str, group: str) -> Incident:
             parent = rng.choice(sorted(inc.ancestors(cause)))
             noisy = f"{parent}-recommendations"
             services[noisy] = _service(rng, noisy)
-            inc.edges.append(Edge(parent, noisy, rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0), rng.randint(3, 15), rng.randint(5, 30)))
+            inc.edges.append(
+                Edge(
+                    parent,
+                    noisy,
+                    rng.uniform(0.5, 1.0),
+                    rng.uniform(0.5, 1.0),
+                    rng.randint(3, 15),
+                    rng.randint(5, 30),
+                )
+            )
 
     # base latency: own time plus the callees' share, bottom-up
     order = _bottom_up(inc)
@@ -310,7 +328,10 @@ def _draw(rng: random.Random, shape: str, group: str) -> Incident:
             e.share * services[e.callee].base_latency for e in inc.edges if e.caller == n
         )
     for s in services.values():
-        s.latency_bounds = (s.base_latency * rng.uniform(1.6, 2.5), s.base_latency * rng.uniform(3, 5))
+        s.latency_bounds = (
+            s.base_latency * rng.uniform(1.6, 2.5),
+            s.base_latency * rng.uniform(3, 5),
+        )
         low = rng.uniform(0.02, 0.05)
         s.errors_bounds = (low, rng.uniform(0.08, 0.15))
 
@@ -320,13 +341,24 @@ def _draw(rng: random.Random, shape: str, group: str) -> Incident:
         ramp = rng.uniform(40, 90)
         c = services[cause]
         c.hold = 30
-        c.latency_bounds = (c.base_latency * rng.uniform(2.5, 3.5), c.base_latency * rng.uniform(5, 7))
+        c.latency_bounds = (
+            c.base_latency * rng.uniform(2.5, 3.5),
+            c.base_latency * rng.uniform(5, 7),
+        )
         c.errors_bounds = (rng.uniform(0.06, 0.1), rng.uniform(0.15, 0.25))
         c.cpu_bounds = (0.88, 0.97)
-        symptom = rng.choice(sorted(inc.ancestors(cause)))
+        near = list(inc.callers(cause))
+        near += [b for a in near for b in inc.callers(a)]
+        symptom = rng.choice(sorted(set(near)))
         s = services[symptom]
-        s.latency_bounds = (s.base_latency * (1 + rng.uniform(4, 6) * s.latency_noise), s.latency_bounds[1])
-        s.errors_bounds = (s.base_errors * (1 + rng.uniform(4, 6) * s.errors_noise) + 0.002, s.errors_bounds[1])
+        s.latency_bounds = (
+            s.base_latency * (1 + rng.uniform(4, 6) * s.latency_noise),
+            s.latency_bounds[1],
+        )
+        s.errors_bounds = (
+            s.base_errors * (1 + rng.uniform(4, 6) * s.errors_noise) + 0.002,
+            s.errors_bounds[1],
+        )
 
     # the fault's own rise at the cause, per second
     span = END + 1
@@ -385,21 +417,23 @@ def _draw(rng: random.Random, shape: str, group: str) -> Incident:
         cpu_noise = _noise(rng, span, s.cpu_noise, s.ar)
         inc.series[n] = {
             "latency": [
-                max(0.001, s.base_latency + lat_noise[t] + rise[n]["latency"][t]) for t in range(span)
+                max(0.001, s.base_latency + lat_noise[t] + rise[n]["latency"][t])
+                for t in range(span)
             ],
             "errors": [
                 min(1.0, max(0.0, s.base_errors + err_noise[t] + rise[n]["errors"][t]))
                 for t in range(span)
             ],
             "cpu": [
-                min(1.0, max(0.0, s.base_cpu + cpu_noise[t] + rise[n]["cpu"][t])) for t in range(span)
+                min(1.0, max(0.0, s.base_cpu + cpu_noise[t] + rise[n]["cpu"][t]))
+                for t in range(span)
             ],
         }
 
     inc.declared = {n: inc.callees(n) for n in services}
     if group == "missing_edge":
         path = _path(inc, inc.entry, cause, rng)
-        a, b = rng.choice(list(zip(path, path[1:], strict=False)))
+        a, b = rng.choice(list(itertools.pairwise(path)))
         inc.declared[a] = [x for x in inc.declared[a] if x != b]
     inc.symptom = symptom  # type: ignore[attr-defined]
     return inc
@@ -511,7 +545,9 @@ def grace_answers(inc: Incident, ranker: Ranker) -> dict[int, list[str]]:
         detector.warm_up(
             node,
             {
-                sig: [(T0.timestamp() + t, inc.series[name][m][t]) for t in range(0, EVAL_FROM, STEP)]
+                sig: [
+                    (T0.timestamp() + t, inc.series[name][m][t]) for t in range(0, EVAL_FROM, STEP)
+                ]
                 for sig, m in SIGNAL_OF.items()
             },
         )
@@ -606,9 +642,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     shapes = ("chain", "fan_in", "fan_out")
     incidents = [
-        generate(rng, shapes[i % len(shapes)], group)
-        for group in GROUPS
-        for i in range(per_group)
+        generate(rng, shapes[i % len(shapes)], group) for group in GROUPS for i in range(per_group)
     ]
     generated = time.perf_counter() - started
 
@@ -633,7 +667,9 @@ def main() -> None:
                 for key in ("overall", inc.group, f"{inc.location}_fault", inc.shape):
                     tallies[name][h][key].add(ranking, inc.cause)
                 if args.verbose and name == "grace" and h == 60 and ranking[:1] != [inc.cause]:
-                    print(f"  miss {inc.group:14s} {inc.shape:8s} {inc.fault:10s} cause {inc.cause} got {ranking[:3]}")
+                    print(
+                        f"  miss {inc.group:14s} {inc.shape:8s} {inc.fault:10s} cause {inc.cause} got {ranking[:3]}"
+                    )
         seconds[name] = round(time.perf_counter() - t0, 2)
 
     keys = ("overall", *GROUPS, "leaf_fault", "shared_fault", *shapes)
@@ -642,7 +678,7 @@ def main() -> None:
         print(f"  {'':16s}" + "".join(f"{m:>20s}" for m in methods))
         for key in keys:
             row = "".join(
-                f"{'%.2f / %.2f' % (tallies[m][h][key].figures()['top1'], tallies[m][h][key].figures()['top3']):>20s}"
+                f"{'{:.2f} / {:.2f}'.format(tallies[m][h][key].figures()['top1'], tallies[m][h][key].figures()['top3']):>20s}"
                 for m in methods
             )
             print(f"  {key:16s}{row}   (top-1 / top-3, n={tallies['grace'][h][key].n})")
@@ -672,7 +708,11 @@ def main() -> None:
         "meets_target": g60["overall"].figures()["top1"] >= 0.9
         and all(g60[g].figures()["top1"] >= 0.8 for g in GROUPS)
         and all(g60[k].figures()["top1"] > b60[k].figures()["top1"] for k in ("overall", *GROUPS)),
-        "seconds": {"generate": round(generated, 2), **seconds, "total": round(time.perf_counter() - started, 2)},
+        "seconds": {
+            "generate": round(generated, 2),
+            **seconds,
+            "total": round(time.perf_counter() - started, 2),
+        },
     }
     if "grace_top_node" in methods:
         summary["grace_top_node"] = block("grace_top_node")

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from grace.api.common import Condition, find_condition
-from grace.api.healthnode import HealthNode, Phase, SignalState
+from grace.api.healthnode import CauseCandidate as CandidateStatus
+from grace.api.healthnode import HealthNode, Phase, RootCauseAnalysis, SignalState
 
 GRAPH_VALID = "GraphValid"
 
@@ -155,6 +156,25 @@ class CauseAnalysis:
             if c.node == self.node:
                 return c.confidence
         return None
+
+
+def analysis_status(analysis: CauseAnalysis) -> RootCauseAnalysis | None:
+    """What the HealthNode's status shows of an analysis (None when there is nothing to say).
+
+    Confidences are rounded to two decimals: finer changes are noise, not news.
+    """
+    top = analysis.cause
+    if top is None:
+        return None
+    return RootCauseAnalysis(
+        cause=top.node,
+        confidence=round(top.confidence, 2),
+        evidence=list(top.evidence[:8]),
+        candidates=[
+            CandidateStatus(node=c.node, confidence=round(c.confidence, 2))
+            for c in analysis.candidates[:3]
+        ],
+    )
 
 
 class HealthGraph:
@@ -332,16 +352,20 @@ class HealthGraph:
         - the earliest departure among the candidates (+), and how far it moved (+, log).
         """
         me = self._nodes.get(name)
-        if me is None or me.phase is Phase.HEALTHY and me.departed_since is None:
+        if me is None or (me.phase is Phase.HEALTHY and me.departed_since is None):
             return CauseAnalysis(node=name, candidates=())
         w = CAUSE_WEIGHTS
-        dependents = {n for n in self._nodes if name in self._reach_any(n)}
+        mine = self._reach_any(name)  # in a cycle a node is both: then it stays a candidate
+        dependents = {n for n in self._nodes if n not in mine and name in self._reach_any(n)}
         declared = self._reach_disturbed(name)
-        pool = [name] + sorted(
-            n
-            for n, gn in self._nodes.items()
-            if n != name and n not in dependents and gn.disturbed
-        )
+        pool = [
+            name,
+            *sorted(
+                n
+                for n, gn in self._nodes.items()
+                if n != name and n not in dependents and gn.disturbed
+            ),
+        ]
         onset = {n: self._nodes[n].onset for n in pool}
         dev = {n: max(self._nodes[n].deviation, 1.0) for n in pool}
 
