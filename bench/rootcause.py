@@ -652,7 +652,7 @@ def main() -> None:
         ),
         "baro": baro_answers,
     }
-    if hasattr(HealthGraph, "root_cause"):  # the question the issue first measured
+    if not args.quick:  # the question the issue first measured (slow: not in --quick)
         methods["grace_top_node"] = lambda inc: grace_answers(inc, top_most_unhealthy)
     tallies: dict[str, dict[int, dict[str, Tally]]] = {
         m: {h: defaultdict(Tally) for h in HORIZONS} for m in methods

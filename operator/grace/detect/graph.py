@@ -183,6 +183,7 @@ class HealthGraph:
     def __init__(self, nodes: Iterable[GraphNode]) -> None:
         self._nodes: dict[str, GraphNode] = {n.name: n for n in nodes}
         self._cycles = self._find_cycles()
+        self._callers: dict[str, list[str]] | None = None
 
     @classmethod
     def of(cls, nodes: Iterable[HealthNode]) -> HealthGraph:
@@ -318,6 +319,23 @@ class HealthGraph:
                     stack.append(d)
         return seen
 
+    def _dependents(self, name: str) -> set[str]:
+        """Every node that depends on `name`, directly or not (its possible symptoms)."""
+        if self._callers is None:
+            callers: dict[str, list[str]] = {}
+            for n in self._nodes:
+                for d in self._deps(n):
+                    callers.setdefault(d, []).append(n)
+            self._callers = callers
+        seen: set[str] = set()
+        stack = [name]
+        while stack:
+            for c in self._callers.get(stack.pop(), ()):
+                if c not in seen and c != name:
+                    seen.add(c)
+                    stack.append(c)
+        return seen
+
     def _reach_disturbed(self, name: str) -> dict[str, int]:
         """Disturbed nodes reachable from `name` through disturbed nodes, with BFS depth."""
         depth: dict[str, int] = {}
@@ -356,7 +374,7 @@ class HealthGraph:
             return CauseAnalysis(node=name, candidates=())
         w = CAUSE_WEIGHTS
         mine = self._reach_any(name)  # in a cycle a node is both: then it stays a candidate
-        dependents = {n for n in self._nodes if n not in mine and name in self._reach_any(n)}
+        dependents = self._dependents(name) - mine
         declared = self._reach_disturbed(name)
         pool = [
             name,
