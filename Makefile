@@ -43,7 +43,11 @@ unit: $(VENV)/.installed
 test: deps lint opa-test
 	$(PY) -m pytest tests -q --durations=15 $(PYTEST_ARGS)
 
-bench: deps
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]"
+	touch $@
+
+bench: deps $(VENV)/.bench-installed
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
 
 demo: deps

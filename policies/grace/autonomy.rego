@@ -55,3 +55,16 @@ approval_reasons contains msg if {
 	manual
 	msg := sprintf("HealthNode %s is Unknown (its metrics are missing): a human must confirm acting blind", [input.healthNode.name])
 }
+
+# Root cause: detection must be sure enough that the Mission's node is the cause of its own
+# trouble, not a symptom of another node (a forgotten dependsOn, a dependency still departing
+# from its baseline). Missing analysis (no dependsOn graph in the namespace) asks nothing.
+root_cause_confidence_floor := 0.5
+
+approval_reasons contains msg if {
+	c := object.get(input, ["healthNode", "rootCause", "selfConfidence"], null)
+	is_number(c)
+	c < root_cause_confidence_floor
+	cause := object.get(input, ["healthNode", "rootCause", "cause"], "unknown")
+	msg := sprintf("root cause: %v is the cause of its own trouble with confidence %v only (likeliest cause: %v), below %v: a human confirms", [input.healthNode.name, c, cause, root_cause_confidence_floor])
+}

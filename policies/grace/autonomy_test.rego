@@ -50,3 +50,14 @@ test_manual_mission_on_unknown_health_asks if {
 	d.result == "require_approval"
 	d.reasons == ["HealthNode checkout is Unknown (its metrics are missing): a human must confirm acting blind"]
 }
+
+test_unsure_root_cause_asks if {
+	d := decide({"healthNode": {"rootCause": {"cause": "payments-db", "confidence": 0.7, "selfConfidence": 0.3}}})
+	d.result == "require_approval"
+	d.reasons == ["root cause: checkout is the cause of its own trouble with confidence 0.3 only (likeliest cause: payments-db), below 0.5: a human confirms"]
+}
+
+test_sure_or_absent_root_cause_asks_nothing if {
+	decide({"healthNode": {"rootCause": {"cause": "checkout", "confidence": 0.5, "selfConfidence": 0.5}}}).result == "allow"
+	decide({"healthNode": {"rootCause": null}}).result == "allow"
+}

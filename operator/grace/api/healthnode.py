@@ -191,6 +191,11 @@ class SignalStatus(Model):
     state: SignalState = SignalState.NO_DATA
     since: datetime | None = None
     anomaly_score: float | None = None
+    anomaly_since: datetime | None = Field(
+        default=None,
+        description="When the signal's current anomaly alarm began (unset when it looks usual): "
+        "the first sign of trouble, often before a threshold is crossed.",
+    )
     forecast: float | None = None
     message: str | None = None
 
@@ -205,12 +210,46 @@ class PlaybookLearning(Model):
     autonomy: Mode | None = None
 
 
+class CauseCandidate(Model):
+    node: str
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class RootCauseAnalysis(Model):
+    """Which node most likely causes this node's trouble (possibly itself), how sure, and why.
+
+    Computed from the dependsOn graph and what the detector saw of every node: when each
+    departed from its baseline and how far. `rootCause` names `cause` only when it is another
+    node that is Degraded or Critical.
+    """
+
+    cause: str = Field(description="The likeliest cause: another HealthNode, or this one.")
+    confidence: float = Field(
+        ge=0.0, le=1.0, description="How sure GRACE is that `cause` is the cause (0..1)."
+    )
+    evidence: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="The facts that rank `cause` first, readable by a human.",
+    )
+    candidates: list[CauseCandidate] = Field(
+        default_factory=list,
+        max_length=3,
+        description="The likeliest causes with their confidence, most likely first.",
+    )
+
+    def confidence_of(self, node: str) -> float:
+        """How sure the analysis is that `node` is the cause (0 when it is not a candidate)."""
+        return next((c.confidence for c in self.candidates if c.node == node), 0.0)
+
+
 class HealthNodeStatus(Model):
     phase: Phase = Phase.UNKNOWN
     observed_generation: int | None = None
     last_evaluated: datetime | None = None
     signals: list[SignalStatus] = Field(default_factory=list)
     root_cause: str | None = None
+    root_cause_analysis: RootCauseAnalysis | None = None
     incident_since: datetime | None = Field(
         default=None,
         description="When the node last left Healthy; cleared once it is Healthy again. "

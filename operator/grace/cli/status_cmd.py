@@ -32,6 +32,7 @@ from grace.api.healthnode import (
     Criticality,
     HealthNode,
     Phase,
+    RootCauseAnalysis,
     Signal,
     SignalState,
     SignalStatus,
@@ -136,6 +137,7 @@ class NodeView:
     signals_total: int
     worst: SignalView | None
     root_cause: str | None
+    analysis: RootCauseAnalysis | None
     active_mission: str | None
     last_evaluated: datetime | None
     prediction: Prediction | None
@@ -154,6 +156,9 @@ class NodeView:
             "signals": {"ok": self.signals_ok, "total": self.signals_total},
             "worstSignal": self.worst.json() if self.worst else None,
             "rootCause": self.root_cause,
+            "rootCauseAnalysis": (
+                self.analysis.model_dump(mode="json", by_alias=True) if self.analysis else None
+            ),
             "activeMission": self.active_mission,
             "lastEvaluated": _iso(self.last_evaluated),
             "prediction": self.prediction.json() if self.prediction else None,
@@ -280,6 +285,7 @@ def node_view(node: HealthNode) -> NodeView:
         signals_total=len(node.spec.signals),
         worst=worst_signal(node),
         root_cause=status.root_cause,
+        analysis=status.root_cause_analysis,
         active_mission=status.active_mission,
         last_evaluated=status.last_evaluated,
         prediction=prediction_of(node),
@@ -375,6 +381,29 @@ def _iso(when: datetime | None) -> str | None:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z") if when else None
 
 
+def cause_cell(v: NodeView) -> str:
+    """ROOT CAUSE: the cause and how sure detection is ("payments-db 93%"); "self 97%" when the
+    node is its own likeliest cause; "payments-db? 70%" when the likeliest cause is departing
+    from its baseline but not unhealthy yet (so it is not `rootCause`)."""
+    a = v.analysis
+    if a is None:
+        return _cell(v.root_cause)
+    if v.root_cause:
+        return f"{v.root_cause} {a.confidence_of(v.root_cause):.0%}"
+    if a.cause == v.name:
+        return f"self {a.confidence:.0%}"
+    return f"{a.cause}? {a.confidence:.0%}"
+
+
+def cause_why(v: NodeView) -> str:
+    """The evidence behind the likeliest cause, for focus's WHY."""
+    a = v.analysis
+    if a is None or not a.evidence:
+        return ""
+    who = "itself" if a.cause == v.name else a.cause
+    return f"; cause {who} ({a.confidence:.0%}): " + "; ".join(a.evidence[:4])
+
+
 def _cell(text: str | None) -> str:
     return text if text else NONE
 
@@ -400,7 +429,7 @@ def status_table(
             w.state.value if w else NONE,
             _num(w.value) if w else NONE,
             _cell(w.threshold) if w else NONE,
-            _cell(v.root_cause),
+            cause_cell(v),
             _cell(v.active_mission),
             _age(v.phase_since, now),
         ]
@@ -432,9 +461,9 @@ def focus_table(
             _num(w.value) if w else NONE,
             _cell(w.threshold) if w else NONE,
             _age(w.since if w else None, now),
-            _cell(v.root_cause),
+            cause_cell(v),
             v.prediction.text() if v.prediction else NONE,
-            e.reason,
+            e.reason + cause_why(v),
         ]
         if all_namespaces:
             row.insert(1, v.namespace)

@@ -34,7 +34,7 @@ from grace.detect.evaluate import (
     node_phase,
 )
 from grace.detect.forecast import Forecaster, ForecastSettings
-from grace.detect.graph import HealthGraph
+from grace.detect.graph import HealthGraph, analysis_status, node_of
 from grace.detect.sample import NoData, Sample, Value
 
 NodeKey = tuple[str, str]
@@ -176,7 +176,12 @@ class Detector:
                 anomalies = anomalies if anomalies is not None else []
                 score = self._score_anomaly(m, sample, now, learn)
                 if score is not None:
-                    status = status.model_copy(update={"anomaly_score": round(score, 3)})
+                    status = status.model_copy(
+                        update={
+                            "anomaly_score": round(score, 3),
+                            "anomaly_since": m.anomaly_since if m.anomaly.is_anomaly else None,
+                        }
+                    )
                     if m.anomaly.is_anomaly:
                         anomalies.append(
                             f"{sig.name}: unusual for its recent past since {_stamp(m.anomaly_since)}"
@@ -200,11 +205,14 @@ class Detector:
 
         phase = node_phase(s.state for s in statuses)
         root_cause = node.status.root_cause
+        analysis = node.status.root_cause_analysis
         extra = []
         if graph is not None:
-            onset = _onset(statuses)
-            g = graph.with_phase(node.metadata.name, phase, onset)
-            root_cause = g.root_cause(node.metadata.name)
+            fresh = node.status.model_copy(update={"phase": phase, "signals": statuses})
+            g = graph.with_node(node_of(node.model_copy(update={"status": fresh})))
+            found = g.analyze(node.metadata.name)
+            root_cause = found.root_cause
+            analysis = analysis_status(found)
             extra.append(g.condition(node.metadata.name, node.metadata.generation or None))
         facts = ConditionFacts(
             interval=node.spec.interval,
@@ -221,6 +229,7 @@ class Detector:
                 "last_evaluated": now,
                 "signals": statuses,
                 "root_cause": root_cause,
+                "root_cause_analysis": analysis,
                 "conditions": conditions,
             }
         )
@@ -263,15 +272,6 @@ class Detector:
             elif not sig.critical.crossed(fc.value):
                 m.breach_predicted = False
         return fc.value
-
-
-def _onset(statuses: Iterable[SignalStatus]) -> datetime | None:
-    starts = [
-        s.since
-        for s in statuses
-        if s.since is not None and s.state in (SignalState.DEGRADED, SignalState.CRITICAL)
-    ]
-    return min(starts) if starts else None
 
 
 def _bound(sig: Signal) -> str:

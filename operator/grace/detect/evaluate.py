@@ -450,13 +450,20 @@ class WritePolicy:
             new.observed_generation,
         ):
             return True
+        if _analysis_key(stored) != _analysis_key(new):
+            return True
         if _condition_keys(stored.conditions) != _condition_keys(new.conditions):
             return True
         if [s.name for s in stored.signals] != [s.name for s in new.signals]:
             return True
         scales = {sig.name: _threshold_scale(sig) for sig in spec.signals}
         for old, cur in zip(stored.signals, new.signals, strict=True):
-            if (old.state, old.since, old.message) != (cur.state, cur.since, cur.message):
+            if (old.state, old.since, old.message, old.anomaly_since) != (
+                cur.state,
+                cur.since,
+                cur.message,
+                cur.anomaly_since,
+            ):
                 return True
             floor = scales.get(cur.name, 0.0)
             if _moved(old.value, cur.value, self.value_epsilon, floor):
@@ -473,6 +480,12 @@ class WritePolicy:
             return new.last_evaluated is not None
         stale_after = timedelta(seconds=parse_duration(spec.interval) * self.max_stale_intervals)
         return new.last_evaluated - stored.last_evaluated >= stale_after
+
+
+def _analysis_key(status: HealthNodeStatus) -> tuple[str, float] | None:
+    """The likeliest cause, and its confidence to 0.1: a write when either changes that much."""
+    a = status.root_cause_analysis
+    return (a.cause, round(a.confidence, 1)) if a is not None else None
 
 
 def _condition_keys(conditions: Sequence[Condition]) -> list[tuple[object, ...]]:

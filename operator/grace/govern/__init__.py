@@ -33,6 +33,7 @@ from grace.govern.model import (
     PlaybookFacts,
     PolicyData,
     PolicyInput,
+    RootCauseFacts,
     TargetFacts,
 )
 from grace.govern.policy import PolicyBundle, default_policy_dir, policy_digest
@@ -61,6 +62,7 @@ __all__ = [
     "PolicyEngine",
     "PolicyEngineError",
     "PolicyInput",
+    "RootCauseFacts",
     "TargetFacts",
     "build_policy_input",
     "default_policy_dir",

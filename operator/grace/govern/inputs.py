@@ -23,6 +23,7 @@ from grace.govern.model import (
     ParameterSpec,
     PlaybookFacts,
     PolicyInput,
+    RootCauseFacts,
     TargetFacts,
 )
 
@@ -40,6 +41,18 @@ def learning_for(health_node: HealthNode, playbook: str) -> LearningFacts:
                 confidence=entry.confidence, attempts=entry.attempts, successes=entry.successes
             )
     return LearningFacts()
+
+
+def root_cause_for(health_node: HealthNode) -> RootCauseFacts | None:
+    """What the HealthNode's root-cause analysis says about the node itself being the cause."""
+    analysis = health_node.status.root_cause_analysis
+    if analysis is None:
+        return None
+    return RootCauseFacts(
+        cause=analysis.cause,
+        confidence=analysis.confidence,
+        self_confidence=analysis.confidence_of(health_node.metadata.name),
+    )
 
 
 def build_policy_input(
@@ -97,6 +110,7 @@ def build_policy_input(
             namespace=health_node.metadata.namespace or namespace,
             criticality=_value(health_node.spec.criticality),
             phase=_value(health_node.status.phase),
+            root_cause=root_cause_for(health_node),
         ),
         target=TargetFacts(
             kind=health_node.spec.target.kind,

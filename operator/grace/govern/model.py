@@ -86,6 +86,21 @@ class PlaybookFacts(Wire):
     require_approval_for_git_ops: bool = Field(default=True, alias="requireApprovalForGitOps")
 
 
+class RootCauseFacts(Wire):
+    """How sure detection is that the Mission's node is the cause of its own trouble."""
+
+    cause: str = Field(description="The likeliest cause: this node or another one.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Confidence that `cause` is the cause.")
+    self_confidence: float = Field(
+        ge=0.0, le=1.0, description="Confidence that the Mission's node itself is the cause."
+    )
+
+    @field_validator("confidence", "self_confidence")
+    @classmethod
+    def _rounded(cls, value: float) -> float:
+        return round(value, CONFIDENCE_DIGITS)
+
+
 class HealthNodeFacts(Wire):
     """The service the Mission heals."""
 
@@ -93,6 +108,10 @@ class HealthNodeFacts(Wire):
     namespace: str
     criticality: Level
     phase: HealthPhase
+    root_cause: RootCauseFacts | None = Field(
+        default=None,
+        description="None when the node has no root-cause analysis (no dependsOn graph).",
+    )
 
 
 class TargetFacts(Wire):

@@ -178,6 +178,22 @@ def propose(
         playbook=chosen,
         dry_run=dry_run,
         incident=incident,
-        reason=f"{name} {what} ({signals}); chose {chosen} from {', '.join(tier)}",
+        reason=f"{name} {what} ({signals}); chose {chosen} from {', '.join(tier)}"
+        + cause_note(node),
         predicted=predicted,
+    )
+
+
+def cause_note(node: HealthNode) -> str:
+    """How sure detection is that the node is its own cause, for the Mission's reason (the
+    policy reads the same confidence and may ask a human when it is low)."""
+    analysis = node.status.root_cause_analysis
+    if analysis is None:
+        return ""
+    mine = analysis.confidence_of(node.metadata.name)
+    if analysis.cause == node.metadata.name:
+        return f"; root cause: itself ({mine:.0%} sure)"
+    return (
+        f"; root cause: itself only {mine:.0%} sure, "
+        f"likelier {analysis.cause} ({analysis.confidence:.0%}, not yet unhealthy)"
     )

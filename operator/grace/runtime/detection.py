@@ -17,7 +17,7 @@ from grace.api.duration import parse_duration
 from grace.api.healthnode import HealthNode, HealthNodeStatus, Mode, Phase, SignalState
 from grace.api.mission import Mission
 from grace.api.playbook import Playbook
-from grace.detect.graph import GraphNode, HealthGraph, node_of
+from grace.detect.graph import HealthGraph, node_of
 from grace.detect.sample import Error as QueryError
 from grace.ledger import Subject
 from grace.propose.proposer import Proposal, incident_since, propose
@@ -121,11 +121,8 @@ class NodeWatch:
         status.incident_since = incident_since(node.status, status.phase, now)
         status = self.with_learning(node, status, now)
         await self.record_autonomy(node, now)
-        self.rt.graph[self.namespace][self.name] = GraphNode(
-            name=self.name,
-            depends_on=tuple(node.spec.depends_on),
-            phase=status.phase,
-            unhealthy_since=node_of(node.model_copy(update={"status": status})).unhealthy_since,
+        self.rt.graph[self.namespace][self.name] = node_of(
+            node.model_copy(update={"status": status})
         )
         for phase in Phase:
             metrics.NODE_PHASE.labels(self.namespace, self.name, phase.value).set(

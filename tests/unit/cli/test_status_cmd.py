@@ -489,3 +489,35 @@ def test_a_cluster_that_cannot_be_read_is_one_line_and_exit_1(
     args = parser.parse_args(["focus"])
     assert args.func(args) == 1
     assert capsys.readouterr().err == "error: cannot reach the API server: connection refused\n"
+
+
+def with_analysis(body: dict[str, Any], cause: str, candidates: dict[str, float]) -> dict[str, Any]:
+    body["status"]["rootCauseAnalysis"] = {
+        "cause": cause,
+        "confidence": candidates[cause],
+        "evidence": ["Critical", "first to depart from its baseline (2026-01-01T00:10:05Z)"],
+        "candidates": [{"node": k, "confidence": v} for k, v in candidates.items()],
+    }
+    return body
+
+
+def test_root_cause_shows_its_confidence_and_focus_its_evidence() -> None:
+    db, checkout, cart = shop_nodes()
+    with_analysis(db, "payments-db", {"payments-db": 0.97, "checkout": 0.03})
+    with_analysis(checkout, "payments-db", {"payments-db": 0.93, "checkout": 0.07})
+    with_analysis(cart, "inventory", {"inventory": 0.7, "cart": 0.3})  # a cause not bad yet
+    nodes = models([db, checkout, cart])
+    rows = status_table([node_view(n) for n in nodes], NOW, all_namespaces=False)
+    cells = {row[0]: row[7] for row in rows[1:]}
+    assert cells == {
+        "payments-db": "self 97%",
+        "checkout": "payments-db 93%",
+        "cart": "inventory? 70%",
+    }
+    why = {row[1]: row[-1] for row in focus_table(focus(nodes), NOW, all_namespaces=False)[1:]}
+    assert why["checkout"].endswith(
+        "; cause payments-db (93%): Critical; first to depart from its baseline "
+        "(2026-01-01T00:10:05Z)"
+    )
+    assert "; cause itself (97%): " in why["payments-db"]
+    assert node_view(nodes[1]).json()["rootCauseAnalysis"]["confidence"] == 0.93

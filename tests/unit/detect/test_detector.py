@@ -189,3 +189,22 @@ def test_steady_signal_is_not_rewritten_every_interval() -> None:
     # 40 evaluations, 4 writes: the first, the forecast appearing, its early settling, and
     # one staleness refresh after 20 intervals
     assert loop.writes <= 4
+
+
+def test_anomaly_onset_is_in_the_status_and_feeds_the_root_cause_analysis() -> None:
+    loop = Loop(healthnode())
+    rng = random.Random(5)
+    start = (T0 - timedelta(minutes=30)).timestamp()
+    history = [(start + 15 * i, 0.01 + rng.gauss(0, 0.001)) for i in range(120)]
+    loop.detector.warm_up(loop.node, {"error-rate": history})
+    assert loop.values(0.011).signals[0].anomaly_since is None
+    departed = loop.now
+    status = loop.values(0.019)  # still OK by threshold, but departing from its baseline
+    assert status.signals[0].anomaly_since == departed
+    # payments went bad later than checkout departed: checkout is its own likeliest cause
+    late = HealthGraph([GraphNode("payments", (), Phase.CRITICAL, loop.now + STEP)])
+    status = loop.tick({"error-rate": Value(0.2), "latency": Value(0.1)}, late)
+    assert status.root_cause is None
+    assert status.root_cause_analysis is not None
+    assert status.root_cause_analysis.cause == "checkout"
+    assert status.root_cause_analysis.confidence > 0.9

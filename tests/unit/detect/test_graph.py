@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from grace.api.healthnode import HealthNode, Phase
-from grace.detect.graph import GraphNode, HealthGraph
+from grace.detect.graph import GraphNode, HealthGraph, analysis_status
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 H, D, C, U = Phase.HEALTHY, Phase.DEGRADED, Phase.CRITICAL, Phase.UNKNOWN
@@ -134,3 +134,108 @@ def test_from_healthnodes_uses_breach_start() -> None:
     assert n.depends_on == ("db",)
     assert n.unhealthy_since == datetime(2025, 1, 1, 11, 0, tzinfo=UTC)
     assert g.with_phase("checkout", H, None).nodes["checkout"].phase is H
+
+
+def ev(
+    name: str,
+    phase: Phase,
+    deps: tuple[str, ...] = (),
+    bad_at: int | None = None,
+    departed_at: int | None = None,
+    deviation: float = 0.0,
+) -> GraphNode:
+    """A node with the detector's evidence; times in seconds after T0."""
+    return GraphNode(
+        name=name,
+        depends_on=deps,
+        phase=phase,
+        unhealthy_since=T0 + timedelta(seconds=bad_at) if bad_at is not None else None,
+        departed_since=T0 + timedelta(seconds=departed_at) if departed_at is not None else None,
+        deviation=deviation,
+    )
+
+
+def test_a_cause_departing_first_wins_even_when_its_symptom_crossed_first() -> None:
+    # checkout's tight threshold fired at t=30; payments-db has been moving since t=5 and only
+    # crossed its loose threshold at t=50
+    g = HealthGraph(
+        [
+            ev("checkout", D, ("payments-db",), bad_at=30, departed_at=25, deviation=3),
+            ev("payments-db", D, bad_at=50, departed_at=5, deviation=20),
+        ]
+    )
+    a = g.analyze("checkout")
+    assert a.cause is not None and a.cause.node == "payments-db"
+    assert a.root_cause == "payments-db"
+    assert a.cause.confidence > 0.9
+    assert "first to depart from its baseline (2025-01-01T12:00:05Z)" in a.cause.evidence
+    # the cause's own analysis: itself, its symptom is not a candidate
+    own = g.analyze("payments-db")
+    assert [c.node for c in own.candidates] == ["payments-db"] and own.self_confidence == 1.0
+
+
+def test_a_dependency_departing_but_not_yet_unhealthy_is_the_likely_cause_not_root_cause() -> None:
+    g = HealthGraph(
+        [
+            ev("checkout", C, ("payments-db",), bad_at=30, departed_at=25, deviation=5),
+            ev("payments-db", H, departed_at=5, deviation=20),
+        ]
+    )
+    a = g.analyze("checkout")
+    assert a.cause is not None and a.cause.node == "payments-db"
+    assert a.root_cause is None  # only a known-bad node makes checkout a skipped symptom
+    assert a.self_confidence is not None and a.self_confidence < 0.5
+
+
+def test_a_forgotten_dependson_edge_is_suspected_from_onset_and_deviation() -> None:
+    # frontend -> checkout declared; checkout -> payments-db forgotten
+    g = HealthGraph(
+        [
+            ev("frontend", C, ("checkout",), bad_at=40, departed_at=35, deviation=8),
+            ev("checkout", C, bad_at=30, departed_at=20, deviation=10),
+            ev("payments-db", C, bad_at=10, departed_at=5, deviation=30),
+        ]
+    )
+    a = g.analyze("frontend")
+    assert a.cause is not None and a.cause.node == "payments-db"
+    assert a.cause.evidence[1] == (
+        "departed 15s before checkout, with no dependsOn between them (an edge may be missing)"
+    )
+    assert g.likely_causes()[0][0] == "payments-db"
+
+
+def test_an_unrelated_noisy_node_that_went_bad_first_is_not_the_namespace_cause() -> None:
+    # recommendations flaps (small deviation from its own noisy past) and went bad first;
+    # db is the real fault, which checkout and frontend follow
+    g = HealthGraph(
+        [
+            ev(
+                "frontend",
+                C,
+                ("checkout", "recommendations"),
+                bad_at=40,
+                departed_at=35,
+                deviation=8,
+            ),
+            ev("checkout", C, ("db",), bad_at=30, departed_at=20, deviation=10),
+            ev("db", C, bad_at=10, departed_at=5, deviation=30),
+            ev("recommendations", D, bad_at=-40, departed_at=-45, deviation=1.5),
+        ]
+    )
+    assert [name for name, _ in g.likely_causes()][:2] == ["db", "recommendations"]
+    assert g.analyze("recommendations").root_cause is None  # its own trouble: itself
+
+
+def test_the_status_view_of_an_analysis_is_rounded_and_bounded() -> None:
+    g = HealthGraph(
+        [
+            ev("checkout", D, ("payments-db",), bad_at=30, departed_at=25, deviation=3),
+            ev("payments-db", D, bad_at=50, departed_at=5, deviation=20),
+        ]
+    )
+    status = analysis_status(g.analyze("checkout"))
+    assert status is not None and status.cause == "payments-db"
+    assert status.confidence == round(status.confidence, 2)
+    assert [c.node for c in status.candidates] == ["payments-db", "checkout"]
+    assert status.confidence_of("checkout") == status.candidates[1].confidence
+    assert analysis_status(HealthGraph([node("ok", H)]).analyze("ok")) is None

@@ -72,11 +72,43 @@ def test_input_carries_the_resources_and_their_learning() -> None:
         "namespace": "shop",
         "criticality": "high",
         "phase": "Critical",
+        "rootCause": None,
     }
     assert wire["target"]["kind"] == "Deployment" and wire["target"]["namespace"] == "shop"
     assert wire["mode"] == "autonomous"
     assert wire["learning"] == {"confidence": 0.91, "attempts": 12, "successes": 11}
     assert EmbeddedEngine().decide(policy_input).result == "allow"
+
+
+def test_an_unsure_root_cause_reaches_the_policy_and_asks_a_human() -> None:
+    analysis = {
+        "cause": "payments-db",
+        "confidence": 0.68,
+        "evidence": ["Degraded", "first to depart from its baseline (2025-01-06T09:59:40Z)"],
+        "candidates": [
+            {"node": "payments-db", "confidence": 0.68},
+            {"node": "checkout", "confidence": 0.3},
+        ],
+    }
+    unsure = HEALTH_NODE.model_copy(
+        update={
+            "status": HEALTH_NODE.status.model_validate(
+                HEALTH_NODE.status.model_dump(by_alias=True) | {"rootCauseAnalysis": analysis}
+            )
+        }
+    )
+    policy_input = build_policy_input(mission(), PLAYBOOK, unsure, now=NOW, counts=QUIET)
+    assert policy_input.wire()["healthNode"]["rootCause"] == {
+        "cause": "payments-db",
+        "confidence": 0.68,
+        "selfConfidence": 0.3,
+    }
+    decision = EmbeddedEngine().decide(policy_input)
+    assert decision.result == "require_approval"
+    assert decision.reasons == [
+        "root cause: checkout is the cause of its own trouble with confidence 0.3 only "
+        "(likeliest cause: payments-db), below 0.5: a human confirms"
+    ]
 
 
 def test_gathered_facts_reach_the_policy() -> None:

@@ -151,3 +151,30 @@ def test_a_predicted_breach_proposes_only_a_playbook_that_accepts_predictions() 
     out = propose(healthy, proactive, [], first, NOW)
     assert isinstance(out, Proposal) and out.playbook == "scale" and out.predicted
     assert "predicted" in out.incident
+
+
+def with_analysis(cause: str, candidates: dict[str, float]) -> HealthNode:
+    n = node()
+    status = n.status.model_dump(by_alias=True) | {
+        "rootCauseAnalysis": {
+            "cause": cause,
+            "confidence": candidates[cause],
+            "evidence": ["Critical"],
+            "candidates": [{"node": k, "confidence": v} for k, v in candidates.items()],
+        }
+    }
+    return n.model_copy(update={"status": n.status.model_validate(status)})
+
+
+def test_the_mission_reason_says_how_sure_detection_is_that_the_node_is_the_cause() -> None:
+    sure = propose(with_analysis("checkout", {"checkout": 0.93}), PLAYBOOKS, [], first, NOW)
+    assert isinstance(sure, Proposal)
+    assert sure.reason.endswith("; root cause: itself (93% sure)")
+    # A dependency departing from its baseline first, not unhealthy yet: no symptom skip (only
+    # a known-bad cause is named), but the doubt is written down and the policy sees it.
+    unsure = with_analysis("payments-db", {"payments-db": 0.7, "checkout": 0.3})
+    out = propose(unsure, PLAYBOOKS, [], first, NOW)
+    assert isinstance(out, Proposal)
+    assert out.reason.endswith(
+        "; root cause: itself only 30% sure, likelier payments-db (70%, not yet unhealthy)"
+    )
