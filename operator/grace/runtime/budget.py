@@ -13,21 +13,8 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from grace.api.mission import TERMINAL_PHASES, Mission, MissionPhase
-
-ACTING = (MissionPhase.RUNNING, MissionPhase.VERIFYING, MissionPhase.ROLLING_BACK)
-
-
-def holds_slot(m: Mission) -> bool:
-    """Was this stored Mission let through to act (and is it not finished)?"""
-    if m.spec.dry_run or m.status.phase in TERMINAL_PHASES:
-        return False
-    if m.status.phase in ACTING:
-        return True
-    if m.status.decision is not None and m.status.decision.result == "allow":
-        return True
-    a = m.status.approval
-    return a is not None and a.purpose == "run" and a.state == "Approved"
+from grace.api.mission import Mission
+from grace.govern.facts import is_active as holds_slot
 
 
 @dataclass

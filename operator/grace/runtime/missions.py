@@ -27,8 +27,9 @@ from grace.api.playbook import Playbook
 from grace.detect import sample as samples
 from grace.govern.approvals import settle
 from grace.govern.engines import UNAVAILABLE
+from grace.govern.facts import counts as mission_counts
+from grace.govern.facts import guard
 from grace.govern.inputs import build_policy_input, learning_for
-from grace.govern.model import GuardFacts, MissionCounts
 from grace.learn import Outcome
 from grace.ledger import Subject
 from grace.run import journal, verify
@@ -444,29 +445,6 @@ class MissionRunner:
         playbook = Playbook.model_validate(pb_raw)
         node = HealthNode.model_validate(node_raw)
         missions = [Mission.model_validate(m) for m in await io(self.rt.kube.list, "Mission", None)]
-        others = [m for m in missions if m.metadata.uid != mission.metadata.uid]
-        active = [m for m in others if _running(m)]
-        hour_ago = now - dt.timedelta(hours=1)
-        counts = MissionCounts(
-            active_in_namespace=sum(m.metadata.namespace == self.namespace for m in active),
-            active_in_cluster=len(active),
-            recent_in_namespace=sum(
-                m.metadata.namespace == self.namespace
-                and not m.spec.dry_run
-                and m.metadata.creation_timestamp is not None
-                and m.metadata.creation_timestamp >= hour_ago
-                for m in others
-            ),
-        )
-        duplicate = next(
-            (
-                m.metadata.name
-                for m in active
-                if m.metadata.namespace == self.namespace
-                and m.spec.health_node == mission.spec.health_node
-            ),
-            None,
-        )
         node_key = f"{self.namespace}/{node.metadata.name}"
         base = node.spec.remediation.mode
         ceiling = node.spec.remediation.autonomy_ceiling or base
@@ -485,11 +463,11 @@ class MissionRunner:
             playbook,
             node,
             now=now,
-            counts=counts,
+            counts=mission_counts(mission, missions, now),
             mode=mode.value,
             gitops_owner=(mission.status.gitops.tool if mission.status.gitops else "none"),
             learning=learning,
-            facts=GuardFacts(duplicate_of=duplicate),
+            facts=guard(mission, missions),
         )
         decision = await io(self.rt.governor.decide, policy_input)
         metrics.POLICY_DECISIONS.labels(result=decision.result, engine=decision.engine).inc()
@@ -690,14 +668,3 @@ def _ledger_was_down(mission: Mission) -> bool:
 
 def _engine_unavailable(decision: Decision) -> bool:
     return decision.result == "deny" and any(r.startswith(UNAVAILABLE) for r in decision.reasons)
-
-
-def _running(m: Mission) -> bool:
-    """A Mission that counts against the blast-radius budget: decided to act and not done."""
-    if m.spec.dry_run or m.status.phase in TERMINAL_PHASES:
-        return False
-    return m.status.phase in (
-        MissionPhase.RUNNING,
-        MissionPhase.VERIFYING,
-        MissionPhase.ROLLING_BACK,
-    ) or (m.status.decision is not None and m.status.decision.result == "allow")
