@@ -747,6 +747,7 @@ def _operator_metrics(operator: OperatorProcess) -> str:
 
 
 def test_deleting_a_healthnode_mid_mission_restores_its_target_and_ends_its_loop(
+    cluster: ClusterUnderTest,
     api: Any,
     dyn: Any,
     shop: str,
@@ -765,6 +766,7 @@ def test_deleting_a_healthnode_mid_mission_restores_its_target_and_ends_its_loop
             {"name": "hold", "action": "wait", "with": {"duration": "60s"}},
         ],
     )
+    grant(api, ns, "alice", "grace-approver")
     apply(dyn, [hold, checkout_node(ns, ["scale-and-hold"])], ns)
     wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
     create(
@@ -783,6 +785,9 @@ def test_deleting_a_healthnode_mid_mission_restores_its_target_and_ends_its_loop
         ns,
     )
 
+    asked = wait_phase(dyn, "Mission", ns, "hold-by-hand", "AwaitingApproval", *TERMINAL)
+    approve(cluster, ns, asked.status.approval.request)
+
     def holding() -> Any:
         m = get(dyn, "Mission", ns, "hold-by-hand")
         steps = status_of(m.to_dict()).get("steps") or []
@@ -795,6 +800,9 @@ def test_deleting_a_healthnode_mid_mission_restores_its_target_and_ends_its_loop
     assert apps.read_namespaced_deployment("checkout", ns).spec.replicas == 5
     assert lease_holder(api, ns, "Deployment", "checkout") == "hold-by-hand"
 
+    for kind, name in (("HealthNode", "checkout"), ("Mission", "hold-by-hand")):
+        held = get(dyn, kind, ns, name).metadata.get("finalizers")
+        assert not held, f"{kind} {name} has finalizers {held}: a namespace deletion would hang"
     dyn.resources.get(api_version="grace.dev/v1alpha1", kind="HealthNode").delete(
         name="checkout", namespace=ns
     )
