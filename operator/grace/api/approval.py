@@ -18,6 +18,7 @@ from grace.api.common import (
     cel,
     validations,
 )
+from grace.api.playbook import Risk
 
 DECISION_ANNOTATION = "grace.dev/decision"
 DECIDED_BY_ANNOTATION = "grace.dev/decided-by"
@@ -51,7 +52,7 @@ class ApprovalRequestSpec(Model):
     health_node: str = Field(default="", max_length=253)
     playbook: str = Field(default="", max_length=253)
     purpose: ApprovalPurpose = ApprovalPurpose.RUN
-    risk: Literal["low", "medium", "high", "critical"] = "medium"
+    risk: Risk = Risk.MEDIUM
     requested_by: str | None = Field(default=None, max_length=253)
     reasons: list[ShortText] = Field(default_factory=list, max_length=32)
     question: str = Field(default="", max_length=2048)

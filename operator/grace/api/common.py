@@ -34,6 +34,15 @@ class Model(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def new_object(obj: BaseModel) -> dict[str, Any]:
+    """The body that creates `obj` (a kind's model): apiVersion, kind, and only the metadata and
+    spec fields that were set — no status, no empty defaults the API server would keep."""
+    body = obj.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+    body.pop("status", None)
+    kind = type(obj).model_fields["kind"].default
+    return {"apiVersion": API_VERSION, "kind": kind, **body}
+
+
 def cel(
     rule: str,
     message: str,

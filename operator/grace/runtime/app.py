@@ -21,6 +21,7 @@ from grace.learn import Learner
 from grace.ledger import ConfigMapStore, ConfigMapWitness, FileStore, Ledger, Signer
 from grace.run.actions import ActionExecutor
 from grace.runtime import metrics
+from grace.runtime.approvals import ApprovalDesk
 from grace.runtime.budget import Slots
 from grace.runtime.config import OperatorConfig
 from grace.runtime.kube import Kube
@@ -44,6 +45,7 @@ class Runtime:
     ledger: Ledger
     learner: Learner
     executor: ActionExecutor
+    approvals: ApprovalDesk
     watches: dict[tuple[str, str], Any] = field(default_factory=dict)
     """(namespace, name) -> the running detection loop (NodeWatch) of that HealthNode."""
     graph: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -55,8 +57,6 @@ class Runtime:
     policy_data: PolicyData = field(default_factory=PolicyData)
     """The policy data in force (the ConfigMap's, or the defaults): budgets for the slots."""
     slots: Slots = field(default_factory=Slots)
-    pending_approvals: set[str] = field(default_factory=set)
-    """uids of the ApprovalRequests this operator knows to be waiting (the pending gauge)."""
     """Idempotency keys of the autonomy.changed entries already in the ledger."""
     """uids of Missions whose outcome the Learner has: rebuilt from the ledger, never counted twice."""
 
@@ -142,15 +142,17 @@ def build(config: OperatorConfig) -> Runtime:
     autonomy = {e["idempotency_key"] for e in entries if e["type"] == "autonomy.changed"}
     metrics.LEDGER_SIZE.set(ledger.size)
     metrics.LEDGER_WITNESS_FAILURES.set_function(lambda: ledger.witness_failures)
+    kube = Kube(api_client)
     return Runtime(
         config=config,
-        kube=Kube(api_client),
+        kube=kube,
         prometheus=prometheus,
         detector=Detector(write_policy=WritePolicy(max_stale_intervals=STATUS_REFRESH_INTERVALS)),
         governor=Governor(engine, deadline=2.0),
         ledger=ledger,
         learner=learner,
         executor=ActionExecutor(api_client),
+        approvals=ApprovalDesk(kube, config.approval_ttl),
         learned=learned,
         autonomy_recorded=autonomy,
     )
@@ -160,7 +162,7 @@ def run(config: OperatorConfig) -> int:
     """Run the operator until SIGINT/SIGTERM; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = build(config)
-    metrics.APPROVALS_PENDING.set_function(lambda: len(runtime.pending_approvals))
+    metrics.APPROVALS_PENDING.set_function(lambda: len(runtime.approvals.pending))
     if config.metrics_port:
         from prometheus_client import start_http_server
 

@@ -13,9 +13,10 @@ import logging
 import time
 from typing import Any
 
+from grace.api.common import ObjectMeta, new_object
 from grace.api.duration import parse_duration
 from grace.api.healthnode import HealthNode, HealthNodeStatus, Mode, Phase, SignalState
-from grace.api.mission import Mission
+from grace.api.mission import Mission, MissionSpec, Trigger
 from grace.api.playbook import Playbook
 from grace.detect.graph import HealthGraph, node_of
 from grace.detect.sample import Error as QueryError
@@ -254,26 +255,22 @@ class NodeWatch:
         if not isinstance(decision, Proposal):
             metrics.SCHEDULER.labels(outcome="skip", reason=decision.reason).inc()
             return
-        body = {
-            "apiVersion": "grace.dev/v1alpha1",
-            "kind": "Mission",
-            "metadata": {
-                "name": decision.name,
-                "labels": {
-                    "grace.dev/healthnode": self.name,
-                    "grace.dev/playbook": decision.playbook,
-                },
-            },
-            "spec": {
-                "healthNode": self.name,
-                "playbook": decision.playbook,
-                "reason": decision.reason[:1024],
-                "trigger": "automatic",
-                "dryRun": decision.dry_run,
-                "requestedBy": self.rt.config.identity,
-                "incident": decision.incident[:253],
-            },
-        }
+        proposed = Mission(
+            metadata=ObjectMeta(
+                name=decision.name,
+                labels={"grace.dev/healthnode": self.name, "grace.dev/playbook": decision.playbook},
+            ),
+            spec=MissionSpec(
+                health_node=self.name,
+                playbook=decision.playbook,
+                reason=decision.reason[:1024],
+                trigger=Trigger.AUTOMATIC,
+                dry_run=decision.dry_run,
+                requested_by=self.rt.config.identity,
+                incident=decision.incident[:253],
+            ),
+        )
+        body = new_object(proposed)
         created = await asyncio.to_thread(kube.create, "Mission", self.namespace, body)
         if created is None:
             metrics.SCHEDULER.labels(outcome="skip", reason="duplicate").inc()
