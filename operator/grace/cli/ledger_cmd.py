@@ -36,6 +36,7 @@ KEYS_ENV = "GRACE_LEDGER_PUBLIC_KEYS"
 MAX_OTHER_PROBLEMS = 5
 _CLUSTER_ERRORS = frozenset(
     {"ApiException", "ConfigException", "MaxRetryError", "NewConnectionError"}
+    | {"ClusterUnavailableError"}
     | {f"{kind}Exception" for kind in ("NotFound", "Forbidden", "Unauthorized", "Service")}
 )
 
@@ -356,10 +357,9 @@ def _trusted_keys(paths: list[Path]) -> Keyring:
 
 
 def _core_api(context: str | None) -> Any:
-    from kubernetes import client, config
+    from grace.runtime.kube import Kube
 
-    config.load_kube_config(context=context)
-    return client.CoreV1Api()
+    return Kube.connect(context=context).core
 
 
 def _row(entry: LedgerEntry) -> str:

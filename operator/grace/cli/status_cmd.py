@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from grace.api.common import GROUP, VERSION, Condition, find_condition
+from grace.api.common import Condition, find_condition
 from grace.api.duration import format_duration, parse_duration
 from grace.api.healthnode import (
     Criticality,
@@ -466,32 +466,25 @@ def _parse_nodes(items: Iterable[dict[str, Any]]) -> tuple[list[HealthNode], lis
 
 def current_namespace(kubeconfig: str | None, context: str | None) -> str:
     """The namespace of the kube context in use, as kubectl picks it ("default" if unset)."""
-    from kubernetes import config
+    from grace.runtime.kube import context_namespace
 
-    try:
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-    except (config.ConfigException, OSError):
-        return "default"
-    chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
-    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
+    return context_namespace(kubeconfig, context)
 
 
 def load_nodes(
     namespace: str | None, kubeconfig: str | None, context: str | None
 ) -> list[dict[str, Any]]:
     """Every HealthNode in `namespace` (None: all namespaces), as the API server returns them."""
-    from kubernetes import client, config
+    from kubernetes import client
+
+    from grace.runtime.kube import ClusterUnavailableError, Kube, connection_problem
 
     try:
-        api = config.new_client_from_config(config_file=kubeconfig, context=context)
-    except (config.ConfigException, OSError) as e:
-        raise ClusterError(f"cannot load the kube config: {e}") from e
-    custom = client.CustomObjectsApi(api)
+        kube = Kube.connect(kubeconfig, context)
+    except ClusterUnavailableError as e:
+        raise ClusterError(str(e)) from e
     try:
-        if namespace is None:
-            out = custom.list_cluster_custom_object(GROUP, VERSION, "healthnodes")
-        else:
-            out = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "healthnodes")
+        items = kube.list("HealthNode", namespace)
     except client.ApiException as e:
         if e.status == 404:
             raise ClusterError(
@@ -501,10 +494,9 @@ def load_nodes(
             f"the API server refused to list HealthNodes: {e.status} {e.reason}"
         ) from e
     except Exception as e:  # urllib3 connection errors: no cluster to talk to
-        raise ClusterError(f"cannot reach the API server: {type(e).__name__}: {e}") from e
+        raise ClusterError(connection_problem(e)) from e
     finally:
-        api.close()
-    items: list[dict[str, Any]] = out.get("items", [])
+        kube.api_client.close()
     return items
 
 
