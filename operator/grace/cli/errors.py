@@ -13,6 +13,7 @@ import argparse
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
@@ -48,6 +49,32 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def http_url(text: str) -> str:
+    """argparse type: an http(s) URL with a host (the check `grace run`'s URLs get too)."""
+    from grace.runtime.config import http_url_problem
+
+    problem = http_url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    """argparse type: a number above zero."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
 
 
 def explain(exc: BaseException) -> CommandError:

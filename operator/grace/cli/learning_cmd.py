@@ -26,6 +26,7 @@ from typing import Any, Final
 from prometheus_client.parser import text_string_to_metric_families
 
 from grace.api.healthnode import HealthNode
+from grace.cli.errors import http_url, positive
 from grace.cli.status_cmd import NONE, read_nodes
 from grace.cli.table import render
 
@@ -264,19 +265,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     stats.add_argument(
         "--metrics-url",
+        type=http_url,
         default=DEFAULT_METRICS_URL,
         help=f"the operator's metrics endpoint (default: {DEFAULT_METRICS_URL})",
     )
-    stats.add_argument("--timeout", type=float, default=5.0, help="seconds (default: 5)")
+    stats.add_argument("--timeout", type=positive(float), default=5.0, help="seconds (default: 5)")
     stats.add_argument("-o", "--output", choices=["json"], default=None, help="output format")
     stats.set_defaults(func=_stats)
 
 
 def _learning(args: argparse.Namespace) -> int:
-    read = read_nodes(args)
-    if read is None:
-        return 1
-    nodes, namespace = read
+    nodes, namespace = read_nodes(args)
     rows = learning_rows(nodes)
     if args.output == "json":
         print(json.dumps({"items": [r.json() for r in rows]}, indent=2))

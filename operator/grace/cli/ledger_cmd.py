@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from grace.cli.errors import explain
 from grace.ledger.configmapstore import ConfigMapStore, ConfigMapWitness, parse_segments
 from grace.ledger.entry import Checkpoint, LedgerEntry, parse_time
 from grace.ledger.keys import KeyFileError, Keyring, Signer, secret_manifest
@@ -395,7 +396,7 @@ def _guarded(command: Command) -> Command:
         except Exception as exc:
             if type(exc).__name__ not in _CLUSTER_ERRORS:
                 raise
-            print(f"grace ledger: cluster: {exc}", file=sys.stderr)
+            print(f"grace ledger: cluster: {explain(exc)}", file=sys.stderr)
             return EXIT_USAGE
 
     return run

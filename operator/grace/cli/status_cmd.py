@@ -37,6 +37,7 @@ from grace.api.healthnode import (
     SignalStatus,
     Threshold,
 )
+from grace.cli.errors import CommandError
 from grace.cli.table import human_age, render
 from grace.detect.graph import HealthGraph, RankedCause
 
@@ -445,7 +446,7 @@ def focus_table(
 # -- the thin edge ---------------------------------------------------------------------------
 
 
-class ClusterError(Exception):
+class ClusterError(CommandError):
     """The cluster could not be read: printed as one line, exit 1."""
 
 
@@ -530,15 +531,11 @@ def _common_args(p: argparse.ArgumentParser, outputs: list[str]) -> None:
     p.add_argument("--context", default=None, help="kube context (default: the current one)")
 
 
-def read_nodes(args: argparse.Namespace) -> tuple[list[HealthNode], str | None] | None:
+def read_nodes(args: argparse.Namespace) -> tuple[list[HealthNode], str | None]:
     namespace: str | None = None
     if not args.all_namespaces:
         namespace = args.namespace or current_namespace(args.kubeconfig, args.context)
-    try:
-        items = load_nodes(namespace, args.kubeconfig, args.context)
-    except ClusterError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return None
+    items = load_nodes(namespace, args.kubeconfig, args.context)
     nodes, skipped = _parse_nodes(items)
     for line in skipped:
         print(f"warning: skipped HealthNode {line}", file=sys.stderr)
@@ -551,10 +548,7 @@ def _nothing(namespace: str | None) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    read = read_nodes(args)
-    if read is None:
-        return 1
-    nodes, namespace = read
+    nodes, namespace = read_nodes(args)
     views = [node_view(n) for n in nodes]
     if args.output == "json":
         print(json.dumps({"items": [v.json() for v in sort_for_status(views)]}, indent=2))
@@ -569,10 +563,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _focus(args: argparse.Namespace) -> int:
-    read = read_nodes(args)
-    if read is None:
-        return 1
-    nodes, namespace = read
+    nodes, namespace = read_nodes(args)
     entries = focus(nodes)
     if args.limit > 0:
         entries = entries[: args.limit]
