@@ -306,9 +306,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `grace learning|stats` alone (the `grace` entry point normally registers them)."""
-    parser = argparse.ArgumentParser(prog="grace")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    """Run `grace learning|stats` (what tests call), with the CLI's error boundary."""
+    from grace.cli.main import main as grace_main
+
+    return grace_main(argv)

@@ -55,12 +55,12 @@ def config_of(args: argparse.Namespace) -> OperatorConfig:
 def _run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from grace.runtime.app import run
-
     try:
         config = config_of(args)
     except ValidationError as e:
         raise UsageError(
             "; ".join(f"{flags_of(str(err['loc'][0]))[-1]}: {err['msg']}" for err in e.errors())
         ) from e
+    from grace.runtime.app import run  # the operator's imports only once the flags are good
+
     return run(config)

@@ -63,9 +63,10 @@ class Runtime:
 
 @dataclass(frozen=True)
 class Preflight:
-    """What `grace run` checks before it logs or watches anything, so that a flag that cannot
-    work ends the process with one line naming the flag (ConfigError) or the cluster
-    (ClusterUnavailableError), not a traceback halfway through start-up."""
+    """What `grace run` checks (and the metrics port it takes) before it logs or watches
+    anything, local things first, so that a flag that cannot work ends the process with one
+    line naming the flag (ConfigError) or the cluster (ClusterUnavailableError), not a
+    traceback halfway through start-up."""
 
     signer: Signer
     bundle: PolicyBundle
@@ -83,6 +84,7 @@ class Preflight:
             bundle = PolicyBundle.load(config.policy_dir)
         except OSError as e:
             raise ConfigError("policy_dir", f"{e} (give the directory holding grace/*.rego)") from e
+        serve_metrics(config)  # the port is ours before anything remote is asked
         kube = Kube.connect(in_cluster=True)
         kube.probe()
         return cls(signer, bundle, kube)
@@ -164,7 +166,6 @@ def build(config: OperatorConfig, preflight: Preflight) -> Runtime:
 def run(config: OperatorConfig) -> int:
     """Run the operator until SIGINT/SIGTERM; returns the process exit code."""
     preflight = Preflight.check(config)
-    serve_metrics(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = build(config, preflight)
     metrics.APPROVALS_PENDING.set_function(lambda: len(runtime.pending_approvals))

@@ -31,9 +31,14 @@ class ClusterUnavailableError(Exception):
     """No usable kubeconfig, or no API server answering it: one line saying what to check."""
 
 
-def _kubeconfig_problem(e: Exception, path: str | None, context: str | None) -> str:
+def kubeconfig_location(path: str | None) -> str:
+    """The kubeconfig file(s) kubectl would read: `path`, else $KUBECONFIG (as it is now, not
+    as it was when the kubernetes client was imported), else ~/.kube/config."""
+    return path or os.environ.get("KUBECONFIG") or "~/.kube/config"
+
+
+def _kubeconfig_problem(e: Exception, where: str, context: str | None) -> str:
     text = str(e)
-    where = path or os.environ.get("KUBECONFIG") or "~/.kube/config"
     if "No configuration found" in text:
         return f"no kubeconfig at {where}: point KUBECONFIG at your cluster's kubeconfig"
     if context and f"name {context} in" in text:
@@ -67,8 +72,9 @@ def api_problem(e: client.ApiException) -> str:
     hint = {
         401: "your credentials were not accepted (check the kubeconfig's user)",
         403: "you lack the RBAC permission for this",
-        404: "not found (are GRACE's CRDs installed? `grace crds | kubectl apply -f -`)",
     }.get(e.status or 0, "")
+    if e.status == 404 and (not message or "could not find the requested resource" in message):
+        hint = "no such kind here: are GRACE's CRDs installed? (`grace crds | kubectl apply -f -`)"
     said = f"{e.status} {e.reason}" + (f": {message}" if message else "")
     return f"the API server answered {said}" + (f"; {hint}" if hint else "")
 
@@ -96,14 +102,11 @@ class Kube:
                 kubeconfig.load_incluster_config()
                 api = client.ApiClient()
         if api is None:
+            where = kubeconfig_location(kubeconfig_path)
             try:
-                api = kubeconfig.new_client_from_config(
-                    config_file=kubeconfig_path, context=context
-                )
+                api = kubeconfig.new_client_from_config(config_file=where, context=context)
             except (kubeconfig.ConfigException, OSError) as e:
-                raise ClusterUnavailableError(
-                    _kubeconfig_problem(e, kubeconfig_path, context)
-                ) from e
+                raise ClusterUnavailableError(_kubeconfig_problem(e, where, context)) from e
         if impersonate:
             api.set_default_header("Impersonate-User", impersonate)
             if impersonate_group:
@@ -221,7 +224,9 @@ class Kube:
 def context_namespace(kubeconfig_path: str | None, context: str | None) -> str:
     """The namespace of the kube context in use, as kubectl picks it ("default" if unset)."""
     try:
-        contexts, active = kubeconfig.list_kube_config_contexts(config_file=kubeconfig_path)
+        contexts, active = kubeconfig.list_kube_config_contexts(
+            config_file=kubeconfig_location(kubeconfig_path)
+        )
     except (kubeconfig.ConfigException, OSError):
         return "default"
     chosen = next((c for c in contexts if c.get("name") == context), None) if context else active

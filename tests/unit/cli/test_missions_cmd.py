@@ -390,7 +390,7 @@ def test_cluster_trouble_is_one_line_and_exit_1(
     )
     code, _, err = run(capsys, "show", "x", "-n", "shop")
     assert code == 1
-    assert "404 Not Found; not found (are GRACE's CRDs installed?" in err
+    assert "404 Not Found; no such kind here: are GRACE's CRDs installed?" in err
 
 
 def test_registers_as_a_grace_command() -> None:
