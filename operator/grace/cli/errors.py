@@ -104,6 +104,8 @@ def explain(exc: BaseException) -> CommandError:
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         return CommandError(_one_line(f"{where}{exc.strerror or exc}"))
+    if type(exc) is RuntimeError:  # what the local cluster and its servers say when they fail
+        return CommandError(_one_line(str(exc)))
     return CommandError(
         f"unexpected {type(exc).__name__}: {_one_line(str(exc))} "
         "(a bug in grace: rerun with --debug and report the traceback)"

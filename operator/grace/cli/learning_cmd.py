@@ -26,7 +26,7 @@ from typing import Any, Final
 from prometheus_client.parser import text_string_to_metric_families
 
 from grace.api.healthnode import HealthNode
-from grace.cli.errors import http_url, positive
+from grace.cli.errors import CommandError, http_url, positive
 from grace.cli.status_cmd import NONE, read_nodes
 from grace.cli.table import render
 
@@ -175,7 +175,7 @@ class StatRow:
         return {"area": self.area, "name": self.name, "value": self.value}
 
 
-class MetricsError(Exception):
+class MetricsError(CommandError):
     """The operator's metrics could not be read or parsed: printed as one line, exit 1."""
 
 
@@ -289,11 +289,7 @@ def _learning(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    try:
-        rows = stat_rows(fetch_metrics(args.metrics_url, args.timeout))
-    except MetricsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    rows = stat_rows(fetch_metrics(args.metrics_url, args.timeout))
     if args.output == "json":
         print(
             json.dumps(
