@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--dir", type=Path, default=None, help="state directory (default .grace/cluster)"
     )
-    csub = p.add_subparsers(dest="cluster_command", required=True)
+    csub = p.add_subparsers(dest="cluster_command", required=True, metavar="SUBCOMMAND")
     up = csub.add_parser("up", help="build (once) and start the cluster; prints the KUBECONFIG")
     up.add_argument("--nodes", type=positive(int), default=3, help="simulated KWOK nodes")
     up.set_defaults(func=_up)

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from grace.api.common import find_condition
 from grace.api.mission import TERMINAL_PHASES, CheckResult, Mission, StepStatus, Verification
+from grace.cli.errors import CommandError
 from grace.cli.status_cmd import current_namespace
 from grace.cli.table import human_age, render
 from grace.run.snapshot import summary
@@ -28,7 +29,7 @@ from grace.run.snapshot import summary
 if TYPE_CHECKING:
     from grace.runtime.kube import Kube
 
-EXIT_OK, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 1
+EXIT_OK = 0
 REFUSED_CONDITION = "Refused"
 
 Command = Callable[[argparse.Namespace], int]
@@ -383,15 +384,13 @@ def _show(args: argparse.Namespace) -> int:
     namespace = _namespace(args)
     raw = source(args).get(namespace, args.name)
     if raw is None:
-        print(f"error: Mission {args.name!r} not found in namespace {namespace}", file=sys.stderr)
-        return EXIT_NOT_FOUND
+        raise CommandError(f"Mission {args.name!r} not found in namespace {namespace}")
     if getattr(args, "output", "text") == "json":
         print(json.dumps(raw, indent=2, sort_keys=True))
         return EXIT_OK
     missions, problems = parse_missions([raw])
     if problems:
-        print(f"error: {problems[0]}", file=sys.stderr)
-        return EXIT_ERROR
+        raise CommandError(problems[0])
     print(render_show(missions[0], datetime.now(UTC)))
     return EXIT_OK
 

@@ -141,7 +141,7 @@ IN_PROCESS = [
     Case(("ledger", "export", "--from-cluster"), USAGE, "no kubeconfig at"),
     Case(("ledger", "keygen", "--previous", str(tmp / "absent.pem")), USAGE, "absent.pem"),
     # the rest
-    Case(("cluster",), USAGE, "cluster_command"),
+    Case(("cluster",), USAGE, "SUBCOMMAND"),
     Case((), USAGE, "COMMAND"),
 ]
 

@@ -344,7 +344,7 @@ def test_show_of_an_unknown_mission_exits_1(
 ) -> None:
     code, out, err = run(capsys, "show", "nope", "-n", "bank")
     assert (code, out) == (1, "")
-    assert err.strip() == "error: Mission 'nope' not found in namespace bank"
+    assert err.strip() == "grace missions: error: Mission 'nope' not found in namespace bank"
 
 
 def test_show_json_is_the_object_as_stored(
