@@ -55,7 +55,7 @@ def test_refusals_of_a_real_api_server_are_one_line_and_exit_1(
             "401 Unauthorized",
         ),
         (["status", "-n", namespace], unknown, "401 Unauthorized"),
-        (["approvals", "-n", namespace], unknown, "401 Unauthorized"),
+        (["approvals", "-n", namespace], unknown, "Unauthorized"),
         (
             ["approve", "no-such-request", "-n", namespace],
             cluster.kubeconfig,
