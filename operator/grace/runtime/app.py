@@ -100,11 +100,11 @@ def serve_metrics(config: OperatorConfig) -> None:
         start_http_server(config.metrics_port, addr=config.metrics_address)
     except OSError as e:
         where = f"{config.metrics_address}:{config.metrics_port}"
-        field = "metrics_port" if e.errno in (errno.EADDRINUSE, errno.EACCES) else "metrics_address"
-        raise ConfigError(
-            field,
-            f"cannot listen on {where}: {e.strerror or e} (pick a free --metrics-port; 0 turns /metrics off)",
-        ) from e
+        if e.errno in (errno.EADDRINUSE, errno.EACCES):
+            fix = "metrics_port", "pick a free --metrics-port; 0 turns /metrics off"
+        else:
+            fix = "metrics_address", "give an address of this host, e.g. 0.0.0.0 or 127.0.0.1"
+        raise ConfigError(fix[0], f"cannot listen on {where}: {e.strerror or e} ({fix[1]})") from e
 
 
 def build_ledger(config: OperatorConfig, api_client: Any, signer: Signer) -> Ledger:
