@@ -19,6 +19,7 @@ import pytest
 
 from grace.cli.main import main
 from grace.ledger.keys import Signer
+from grace.localcluster.processes import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 USAGE, FAILURE = 2, 1
@@ -146,13 +147,6 @@ IN_PROCESS = [
 ]
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 @pytest.fixture(scope="module")
 def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Place]:
     tmp = tmp_path_factory.mktemp("bad-input")
@@ -160,7 +154,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Place]:
     (tmp / "garbage.pem").write_text("not a key\n")
     (tmp / "dead-kubeconfig.yaml").write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: dead\n"
-        f"clusters: [{{name: dead, cluster: {{server: 'https://127.0.0.1:{_closed_port()}'}}}}]\n"
+        f"clusters: [{{name: dead, cluster: {{server: 'https://127.0.0.1:{free_port()}'}}}}]\n"
         "users: [{name: u, user: {token: t}}]\n"
         "contexts: [{name: dead, context: {cluster: dead, user: u}}]\n"
     )
@@ -173,7 +167,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Place]:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        yield Place(tmp, busy.getsockname()[1], _closed_port(), env)
+        yield Place(tmp, busy.getsockname()[1], free_port(), env)
 
 
 @pytest.fixture(scope="module")
