@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 
@@ -38,8 +38,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a refused command line is one line (the problem and where help is), and
     every (sub)command takes `--debug` to show the traceback of a failure instead."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.add_argument(
             "--debug",
             action="store_true",

@@ -37,7 +37,6 @@ from grace.api.healthnode import (
     SignalStatus,
     Threshold,
 )
-from grace.cli.errors import CommandError
 from grace.cli.table import human_age, render
 from grace.detect.graph import HealthGraph, RankedCause
 
@@ -446,10 +445,6 @@ def focus_table(
 # -- the thin edge ---------------------------------------------------------------------------
 
 
-class ClusterError(CommandError):
-    """The cluster could not be read: printed as one line, exit 1."""
-
-
 def _parse_nodes(items: Iterable[dict[str, Any]]) -> tuple[list[HealthNode], list[str]]:
     nodes: list[HealthNode] = []
     skipped: list[str] = []
@@ -475,30 +470,15 @@ def current_namespace(kubeconfig: str | None, context: str | None) -> str:
 def load_nodes(
     namespace: str | None, kubeconfig: str | None, context: str | None
 ) -> list[dict[str, Any]]:
-    """Every HealthNode in `namespace` (None: all namespaces), as the API server returns them."""
-    from kubernetes import client
+    """Every HealthNode in `namespace` (None: all namespaces), as the API server returns them
+    (a refusal or an unreachable server is said in one line by grace.cli.errors)."""
+    from grace.runtime.kube import Kube
 
-    from grace.runtime.kube import ClusterUnavailableError, Kube, connection_problem
-
+    kube = Kube.connect(kubeconfig, context)
     try:
-        kube = Kube.connect(kubeconfig, context)
-    except ClusterUnavailableError as e:
-        raise ClusterError(str(e)) from e
-    try:
-        items = kube.list("HealthNode", namespace)
-    except client.ApiException as e:
-        if e.status == 404:
-            raise ClusterError(
-                "the HealthNode kind is not installed in this cluster (grace crds)"
-            ) from e
-        raise ClusterError(
-            f"the API server refused to list HealthNodes: {e.status} {e.reason}"
-        ) from e
-    except Exception as e:  # urllib3 connection errors: no cluster to talk to
-        raise ClusterError(connection_problem(e)) from e
+        return kube.list("HealthNode", namespace)
     finally:
         kube.api_client.close()
-    return items
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

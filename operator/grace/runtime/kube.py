@@ -82,6 +82,14 @@ def api_problem(e: client.ApiException) -> str:
 class Kube:
     """Thin, typed-at-the-edge wrapper over the kubernetes client; all calls are blocking."""
 
+    def __init__(self, api_client: Any, component: str = "grace") -> None:
+        self.api_client = api_client
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
+        self.component = component
+
     @classmethod
     def connect(
         cls,
@@ -130,14 +138,6 @@ class Kube:
         )
         username = review.status.user_info.username if review.status else None
         return str(username) if username else None
-
-    def __init__(self, api_client: Any, component: str = "grace") -> None:
-        self.api_client = api_client
-        self.custom = client.CustomObjectsApi(api_client)
-        self.core = client.CoreV1Api(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.coordination = client.CoordinationV1Api(api_client)
-        self.component = component
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -11,6 +11,7 @@ import pytest
 
 from grace.api.healthnode import HealthNode, SignalState
 from grace.cli import status_cmd
+from grace.cli.errors import CommandError
 from grace.cli.main import main
 from grace.cli.status_cmd import (
     focus,
@@ -481,7 +482,7 @@ def test_a_cluster_that_cannot_be_read_is_one_line_and_exit_1(
     def refuse(
         namespace: str | None, kubeconfig: str | None, context: str | None
     ) -> list[dict[str, Any]]:
-        raise status_cmd.ClusterError("cannot reach the API server: connection refused")
+        raise CommandError("cannot reach the API server: connection refused")
 
     monkeypatch.setattr(status_cmd, "current_namespace", lambda kubeconfig, context: "shop")
     monkeypatch.setattr(status_cmd, "load_nodes", refuse)
