@@ -237,3 +237,39 @@ def test_debug_shows_the_traceback(place: Place) -> None:
     assert result.returncode == 1
     assert "Traceback" in result.stderr
     assert "ClusterUnavailableError: no kubeconfig at" in result.stderr
+
+
+def test_a_bug_is_one_line_too_and_says_how_to_see_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from grace.cli import crds_cmd
+
+    def broken(args: object) -> int:
+        raise KeyError("spec")
+
+    monkeypatch.setattr(crds_cmd, "_crds", broken)
+    assert main(["crds"]) == 1
+    assert capsys.readouterr().err == (
+        "grace crds: error: unexpected KeyError: 'spec' "
+        "(a bug in grace: rerun with --debug and report the traceback)\n"
+    )
+    with pytest.raises(KeyError):
+        main(["crds", "--debug"])
+
+
+@pytest.mark.parametrize(
+    ("failure", "line"),
+    [
+        (RuntimeError("etcd exited during start-up"), "etcd exited during start-up"),
+        (
+            subprocess.CalledProcessError(1, ["kubectl", "apply", "-f", "x.yaml"]),
+            "`kubectl apply -f x.yaml` failed with exit code 1",
+        ),
+        (FileNotFoundError(2, "No such file or directory", "/x"), "/x: No such file or directory"),
+    ],
+)
+def test_what_the_tools_around_grace_raise_reads_as_one_line(failure: Exception, line: str) -> None:
+    from grace.cli.errors import explain
+
+    said = explain(failure)
+    assert (str(said), said.code) == (line, FAILURE)
