@@ -172,14 +172,7 @@ def has_series(samples: Samples, name: str) -> bool:
     return any(n == name for n, _ in samples)
 
 
-_CLI = (
-    "import argparse, sys\n"
-    "from grace.cli import status_cmd\n"
-    "p = argparse.ArgumentParser(prog='grace')\n"
-    "status_cmd.register(p.add_subparsers(dest='command', required=True))\n"
-    "a = p.parse_args(sys.argv[1:])\n"
-    "sys.exit(a.func(a))\n"
-)
+_CLI = "import sys\nfrom grace.cli.main import main\nsys.exit(main())\n"
 
 
 def grace_cli(kubeconfig: str, *argv: str) -> subprocess.CompletedProcess[str]:

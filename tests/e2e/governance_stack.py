@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from grace.cli import approvals_cmd
+from grace.cli.main import main
 from tests.support.stack import OperatorProcess, ensure_policy_configmap
 
 
@@ -55,15 +54,12 @@ def plugin(
     capsys: pytest.CaptureFixture[str], cluster: Any, user: str, namespace: str, *argv: str
 ) -> PluginRun:
     """`kubectl grace ARGV -n NAMESPACE` with `user`'s kube context (their token, their RBAC)."""
-    parser = argparse.ArgumentParser(prog="kubectl grace")
-    approvals_cmd.register(parser.add_subparsers(dest="command", required=True))
     who = (
         ["--context", f"{cluster.context}-{user}"]
         if cluster.local  # the local cluster has a token context per test user
         else ["--context", cluster.context, "--as", user, "--as-group", "system:authenticated"]
     )
-    args = parser.parse_args([*argv, "-n", namespace, "--kubeconfig", cluster.kubeconfig, *who])
     capsys.readouterr()
-    code = args.func(args)
+    code = main([*argv, "-n", namespace, "--kubeconfig", cluster.kubeconfig, *who], "kubectl grace")
     captured = capsys.readouterr()
     return PluginRun(code, captured.out, captured.err)

@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from grace.api.approval import (
     DECIDED_BY_ANNOTATION,
@@ -25,11 +24,14 @@ from grace.api.approval import (
     ApprovalPurpose,
     ApprovalState,
 )
-from grace.api.common import GROUP, VERSION
+from grace.cli.errors import CommandError, UsageError
 from grace.cli.table import human_age, render
 
-PLURAL = "approvalrequests"
-EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
+if TYPE_CHECKING:
+    from grace.runtime.kube import Kube
+
+EXIT_OK = 0
+KIND = "ApprovalRequest"
 REASONS_WIDTH = 60
 """The REASONS column is cut to this many characters unless `-o wide`."""
 
@@ -48,14 +50,6 @@ plain kubectl equivalent (the API server checks decided-by is you):
     grace.dev/decided-by="$(kubectl auth whoami -o jsonpath='{{.status.userInfo.username}}')" \\
     grace.dev/reason="why"
 """
-
-
-class CommandError(Exception):
-    """Something the user must fix (or be told): printed as one line, exit code attached."""
-
-    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # ---- pure: rows, table, patches, messages --------------------------------------------------
@@ -263,25 +257,15 @@ def shown_state(row: ApprovalRow) -> str:
 class Session:
     """A client for the chosen kube context and the namespace commands default to."""
 
-    api: Any
+    kube: Kube
     namespace: str
-
-    def custom(self) -> Any:
-        from kubernetes import client
-
-        return client.CustomObjectsApi(self.api)
 
     def whoami(self) -> str:
         """The user name the API server knows us by (`kubectl auth whoami`)."""
-        from kubernetes import client
-
-        review = client.AuthenticationV1Api(self.api).create_self_subject_review(
-            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-        )
-        username = review.status.user_info.username if review.status else None
+        username = self.kube.whoami()
         if not username:
             raise CommandError("the API server did not say who you are (SelfSubjectReview)")
-        return str(username)
+        return username
 
 
 def connect(
@@ -292,64 +276,43 @@ def connect(
     group: str | None = None,
 ) -> Session:
     """The chosen context's client; `impersonate` acts as another user, like `kubectl --as`."""
-    from kubernetes import config
+    from grace.runtime.kube import Kube, context_namespace
 
-    try:
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        chosen = next((c for c in contexts if c["name"] == context), None) if context else active
-        if context and chosen is None:
-            raise CommandError(f"no context {context!r} in the kubeconfig", EXIT_ERROR)
-        api = config.new_client_from_config(config_file=kubeconfig, context=context)
-    except config.ConfigException as e:
-        raise CommandError(f"cannot load the kubeconfig: {e}", EXIT_ERROR) from e
-    if impersonate:
-        api.set_default_header("Impersonate-User", impersonate)
-        if group:
-            api.set_default_header("Impersonate-Group", group)
-    default = ((chosen or {}).get("context") or {}).get("namespace") or "default"
-    return Session(api, namespace or default)
+    kube = Kube.connect(kubeconfig, context, impersonate=impersonate, impersonate_group=group)
+    return Session(kube, namespace or context_namespace(kubeconfig, context))
 
 
 def _call(what: str, fn: Callable[[], Any], *, missing_ok: bool = False) -> Any:
     """Run one API call; a refusal becomes a CommandError carrying the API server's words."""
     from kubernetes import client
 
+    from grace.runtime.kube import connection_problem
+
     try:
         return fn()
     except client.ApiException as e:
         if missing_ok and e.status == 404:
             return None
-        message = api_message(e.status, e.body, e.reason)
-        code = EXIT_ERROR if e.status is None or e.status >= 500 else EXIT_REFUSED
-        raise CommandError(f"{what}: {message}", code) from e
+        raise CommandError(f"{what}: {api_message(e.status, e.body, e.reason)}") from e
     except CommandError:
         raise
     except Exception as e:  # connection refused, TLS, DNS: not the user's request at fault
-        raise CommandError(f"{what}: cannot reach the API server: {e}", EXIT_ERROR) from e
+        raise CommandError(f"{what}: {connection_problem(e)}") from e
 
 
 def _list(session: Session, all_namespaces: bool) -> list[ApprovalRow]:
-    custom = session.custom()
-    if all_namespaces:
-        found = _call(
-            "listing approvalrequests",
-            lambda: custom.list_cluster_custom_object(GROUP, VERSION, PLURAL),
-        )
-    else:
-        found = _call(
-            f"listing approvalrequests in namespace {session.namespace}",
-            lambda: custom.list_namespaced_custom_object(GROUP, VERSION, session.namespace, PLURAL),
-        )
-    return [row_of(item) for item in found.get("items", [])]
+    where = None if all_namespaces else session.namespace
+    found: list[dict[str, Any]] = _call(
+        "listing approvalrequests" + (f" in namespace {where}" if where else ""),
+        lambda: session.kube.list(KIND, where),
+    )
+    return [row_of(item) for item in found]
 
 
-def _get(session: Session, plural: str, name: str) -> dict[str, Any] | None:
-    custom = session.custom()
+def _get(session: Session, kind: str, name: str) -> dict[str, Any] | None:
     found: dict[str, Any] | None = _call(
-        f"reading {plural[:-1]} {name}",
-        lambda: custom.get_namespaced_custom_object(
-            GROUP, VERSION, session.namespace, plural, name
-        ),
+        f"reading {kind.lower()} {name}",
+        lambda: session.kube.get(kind, session.namespace, name),
         missing_ok=True,
     )
     return found
@@ -357,15 +320,15 @@ def _get(session: Session, plural: str, name: str) -> dict[str, Any] | None:
 
 def _find(session: Session, name: str) -> dict[str, Any]:
     """The request called `name`, or else the one a Mission called `name` is waiting on."""
-    found = _get(session, PLURAL, name)
+    found = _get(session, KIND, name)
     if found is not None:
         return found
     try:
-        mission = _get(session, "missions", name) or {}
+        mission = _get(session, "Mission", name) or {}
     except CommandError:  # e.g. no right to read Missions: then NAME simply names no request
         mission = {}
     request = ((mission.get("status") or {}).get("approval") or {}).get("request")
-    found = _get(session, PLURAL, request) if request else None
+    found = _get(session, KIND, request) if request else None
     if found is None:
         raise CommandError(f'approvalrequest "{name}" not found in namespace {session.namespace}')
     return found
@@ -426,19 +389,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.set_defaults(func=_decide, verdict=verdict)
 
 
-def _run(args: argparse.Namespace, body: Callable[[argparse.Namespace], int]) -> int:
-    try:
-        return body(args)
-    except CommandError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.code
-
-
 def _approvals(args: argparse.Namespace) -> int:
-    return _run(args, _approvals_body)
-
-
-def _approvals_body(args: argparse.Namespace) -> int:
     session = connect(args.kubeconfig, args.context, args.namespace, args.as_user, args.as_group)
     now = datetime.now(UTC)
     rows = _list(session, args.all_namespaces)
@@ -464,30 +415,20 @@ def _approvals_body(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace) -> int:
-    return _run(args, _decide_body)
-
-
-def _decide_body(args: argparse.Namespace) -> int:
     verdict: Verdict = args.verdict
     reason = (args.reason or "").strip() or None
     if verdict == "deny" and not reason:
-        raise CommandError("deny needs --reason: say why, it is recorded", EXIT_ERROR)
+        raise UsageError("deny needs --reason: say why, it is recorded")
     session = connect(args.kubeconfig, args.context, args.namespace, args.as_user, args.as_group)
     user = _call("asking the API server who you are", session.whoami)
     row = row_of(_find(session, args.name))
     blocked = not_decidable(row, datetime.now(UTC))
     if blocked:
         raise CommandError(blocked)
-    custom = session.custom()
     _call(
         f"{verdict} approvalrequest {row.name} refused by the API server",
-        lambda: custom.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            session.namespace,
-            PLURAL,
-            row.name,
-            decision_patch(verdict, user, reason),
+        lambda: session.kube.patch_meta(
+            KIND, session.namespace, row.name, decision_patch(verdict, user, reason)["metadata"]
         ),
     )
     past = "approved" if verdict == "approve" else "denied"

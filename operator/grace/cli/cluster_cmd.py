@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from grace.cli.errors import positive
 from grace.localcluster.cluster import CONTEXT, LocalCluster
 
 
@@ -19,9 +20,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--dir", type=Path, default=None, help="state directory (default .grace/cluster)"
     )
-    csub = p.add_subparsers(dest="cluster_command", required=True)
+    csub = p.add_subparsers(dest="cluster_command", required=True, metavar="SUBCOMMAND")
     up = csub.add_parser("up", help="build (once) and start the cluster; prints the KUBECONFIG")
-    up.add_argument("--nodes", type=int, default=3, help="simulated KWOK nodes")
+    up.add_argument("--nodes", type=positive(int), default=3, help="simulated KWOK nodes")
     up.set_defaults(func=_up)
     csub.add_parser("down", help="stop every process the cluster started").set_defaults(func=_down)
     csub.add_parser("env", help="print `export KUBECONFIG=...` for a shell").set_defaults(func=_env)

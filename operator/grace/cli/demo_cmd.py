@@ -116,8 +116,6 @@ def fast(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from kubernetes import client, config
-
     from grace.api.healthnode import HealthNode
     from grace.api.mission import Mission
     from grace.localcluster.graceprocess import OperatorProcess
@@ -129,11 +127,12 @@ def _demo(args: argparse.Namespace) -> int:
     )
     from grace.localcluster.opa import OpaServer
     from grace.localcluster.prometheus import PrometheusServer
+    from grace.runtime.kube import Kube
     from grace.sim import Scope, ShopExporter
 
-    bins = ensure_binaries()
     workdir: Path = args.dir
     workdir.mkdir(parents=True, exist_ok=True)
+    bins = ensure_binaries()
     target = None if args.local else current_test_context()
     with ExitStack() as cleanup:
         try:
@@ -152,11 +151,9 @@ def _demo(args: argparse.Namespace) -> int:
             else:
                 say(f"1. the current kube context {target.context!r}, a test cluster")
                 line("its kubelets pull images: on kind run hack/kind-images.sh first")
-            api = config.new_client_from_config(target.kubeconfig, context=target.context)
+            kube = Kube.connect(target.kubeconfig, target.context)
+            api, core, apps, custom = kube.api_client, kube.core, kube.apps, kube.custom
             install_crds(api)
-            core = client.CoreV1Api(api)
-            apps = client.AppsV1Api(api)
-            custom = client.CustomObjectsApi(api)
             if _exists(core.read_namespace, NS):
                 if not target.local:
                     raise DemoError(f"namespace {NS!r} exists: the demo leaves what it finds alone")

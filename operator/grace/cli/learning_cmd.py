@@ -26,6 +26,7 @@ from typing import Any, Final
 from prometheus_client.parser import text_string_to_metric_families
 
 from grace.api.healthnode import HealthNode
+from grace.cli.errors import CommandError, http_url, positive
 from grace.cli.status_cmd import NONE, read_nodes
 from grace.cli.table import render
 
@@ -174,7 +175,7 @@ class StatRow:
         return {"area": self.area, "name": self.name, "value": self.value}
 
 
-class MetricsError(Exception):
+class MetricsError(CommandError):
     """The operator's metrics could not be read or parsed: printed as one line, exit 1."""
 
 
@@ -264,19 +265,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     stats.add_argument(
         "--metrics-url",
+        type=http_url,
         default=DEFAULT_METRICS_URL,
         help=f"the operator's metrics endpoint (default: {DEFAULT_METRICS_URL})",
     )
-    stats.add_argument("--timeout", type=float, default=5.0, help="seconds (default: 5)")
+    stats.add_argument("--timeout", type=positive(float), default=5.0, help="seconds (default: 5)")
     stats.add_argument("-o", "--output", choices=["json"], default=None, help="output format")
     stats.set_defaults(func=_stats)
 
 
 def _learning(args: argparse.Namespace) -> int:
-    read = read_nodes(args)
-    if read is None:
-        return 1
-    nodes, namespace = read
+    nodes, namespace = read_nodes(args)
     rows = learning_rows(nodes)
     if args.output == "json":
         print(json.dumps({"items": [r.json() for r in rows]}, indent=2))
@@ -290,11 +289,7 @@ def _learning(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    try:
-        rows = stat_rows(fetch_metrics(args.metrics_url, args.timeout))
-    except MetricsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    rows = stat_rows(fetch_metrics(args.metrics_url, args.timeout))
     if args.output == "json":
         print(
             json.dumps(
@@ -307,9 +302,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `grace learning|stats` alone (the `grace` entry point normally registers them)."""
-    parser = argparse.ArgumentParser(prog="grace")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    """Run `grace learning|stats` (what tests call), with the CLI's error boundary."""
+    from grace.cli.main import main as grace_main
+
+    return grace_main(argv)

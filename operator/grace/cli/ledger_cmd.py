@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from grace.cli.errors import explain
 from grace.ledger.configmapstore import ConfigMapStore, ConfigMapWitness, parse_segments
 from grace.ledger.entry import Checkpoint, LedgerEntry, parse_time
 from grace.ledger.keys import KeyFileError, Keyring, Signer, secret_manifest
@@ -36,6 +37,7 @@ KEYS_ENV = "GRACE_LEDGER_PUBLIC_KEYS"
 MAX_OTHER_PROBLEMS = 5
 _CLUSTER_ERRORS = frozenset(
     {"ApiException", "ConfigException", "MaxRetryError", "NewConnectionError"}
+    | {"ClusterUnavailableError"}
     | {f"{kind}Exception" for kind in ("NotFound", "Forbidden", "Unauthorized", "Service")}
 )
 
@@ -356,10 +358,9 @@ def _trusted_keys(paths: list[Path]) -> Keyring:
 
 
 def _core_api(context: str | None) -> Any:
-    from kubernetes import client, config
+    from grace.runtime.kube import Kube
 
-    config.load_kube_config(context=context)
-    return client.CoreV1Api()
+    return Kube.connect(context=context).core
 
 
 def _row(entry: LedgerEntry) -> str:
@@ -395,7 +396,7 @@ def _guarded(command: Command) -> Command:
         except Exception as exc:
             if type(exc).__name__ not in _CLUSTER_ERRORS:
                 raise
-            print(f"grace ledger: cluster: {exc}", file=sys.stderr)
+            print(f"grace ledger: cluster: {explain(exc)}", file=sys.stderr)
             return EXIT_USAGE
 
     return run

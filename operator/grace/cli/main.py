@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from grace import __version__
+from grace.cli.errors import Parser, report
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -43,21 +46,34 @@ def _registrars() -> list[Register]:
 
 
 def parser(prog: str = "grace") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=prog,
         description="GRACE: governed self-healing for Kubernetes.",
     )
     p.add_argument("--version", action="version", version=f"grace {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")  # of Parsers too
     for register in _registrars():
-        register(sub)
+        register(cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub))
     return p
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "grace") -> int:
+    """Run one command; an expected failure is one line on stderr and exit 1 (runtime) or 2
+    (usage), never a traceback unless `--debug` asks for it (see grace.cli.errors)."""
     args = parser(prog).parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    debug = bool(getattr(args, "debug", False))
+    if not debug:  # the kubernetes client's retry warnings are not the user's one line
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        return report(f"{prog} {args.command}", exc)
 
 
 def kubectl_main() -> None:

@@ -15,18 +15,21 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from grace.api.common import GROUP, VERSION, find_condition
+from grace.api.common import find_condition
 from grace.api.mission import TERMINAL_PHASES, CheckResult, Mission, StepStatus, Verification
+from grace.cli.errors import CommandError
 from grace.cli.status_cmd import current_namespace
 from grace.cli.table import human_age, render
 from grace.run.snapshot import summary
 
-EXIT_OK, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2
-PLURAL = "missions"
+if TYPE_CHECKING:
+    from grace.runtime.kube import Kube
+
+EXIT_OK = 0
 REFUSED_CONDITION = "Refused"
 
 Command = Callable[[argparse.Namespace], int]
@@ -281,39 +284,23 @@ def parse_missions(raw: Iterable[dict[str, Any]]) -> tuple[list[Mission], list[s
 
 
 class ClusterMissions:
-    """Missions through the current kubeconfig (or `--context`)."""
+    """Missions through the kubeconfig (or `--kubeconfig`/`--context`)."""
 
-    def __init__(self, context: str | None) -> None:
-        from kubernetes import client, config
-
-        self.api_client = config.new_client_from_config(context=context)
-        self.custom = client.CustomObjectsApi(self.api_client)
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
 
     def list(self, namespace: str | None) -> list[dict[str, Any]]:
-        if namespace is None:
-            out = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-        else:
-            out = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        items: list[dict[str, Any]] = out.get("items") or []
-        return items
+        return self.kube.list("Mission", namespace)
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        from kubernetes import client
-
-        try:
-            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name
-            )
-            return obj
-        except client.ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return self.kube.get("Mission", namespace, name)
 
 
 def source(args: argparse.Namespace) -> MissionSource:
     """The Missions the command reads; tests replace this with a fixed list."""
-    return ClusterMissions(getattr(args, "context", None))
+    from grace.runtime.kube import Kube
+
+    return ClusterMissions(Kube.connect(_kubeconfig(args), getattr(args, "context", None)))
 
 
 # ---------------------------------------------------------------- commands
@@ -324,6 +311,7 @@ def _scope_args(p: argparse.ArgumentParser, suppress: bool) -> None:
     default: Any = argparse.SUPPRESS if suppress else None
     p.add_argument("-n", "--namespace", default=default, help="namespace (default: the context's)")
     p.add_argument("--context", default=default, help="kubeconfig context")
+    p.add_argument("--kubeconfig", default=default, help="kubeconfig file (default: $KUBECONFIG)")
     p.add_argument(
         "-o",
         "--output",
@@ -344,7 +332,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "-A", "--all-namespaces", action="store_true", help="list Missions of every namespace"
     )
-    p.set_defaults(func=_guarded(_list))
+    p.set_defaults(func=_list)
     cmds = p.add_subparsers(dest="missions_command", metavar="SUBCOMMAND")
     lst = cmds.add_parser("list", help="one line per Mission (the default)")
     _scope_args(lst, suppress=True)
@@ -355,41 +343,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=argparse.SUPPRESS,
         help="list Missions of every namespace",
     )
-    lst.set_defaults(func=_guarded(_list))
+    lst.set_defaults(func=_list)
     show = cmds.add_parser(
         "show", help="one Mission in full: timeline, steps, verification checks, ledger refs"
     )
     show.add_argument("name", metavar="NAME")
     _scope_args(show, suppress=True)
-    show.set_defaults(func=_guarded(_show))
-
-
-def _guarded(command: Command) -> Command:
-    """Cluster trouble is a message and exit 2, never a traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        from kubernetes.client import ApiException
-        from kubernetes.config import ConfigException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            return command(args)
-        except (ApiException, ConfigException, HTTPError, OSError) as e:
-            if isinstance(e, ApiException) and e.status == 404:
-                reason = "no Mission kind in this cluster (are GRACE's CRDs installed?)"
-            elif isinstance(e, ApiException):
-                reason = f"{e.status} {e.reason}"
-            else:
-                reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            print(f"error: cannot read Missions: {reason}", file=sys.stderr)
-            return EXIT_ERROR
-
-    return run
+    show.set_defaults(func=_show)
 
 
 def _namespace(args: argparse.Namespace) -> str:
     ns: str | None = getattr(args, "namespace", None)
-    return ns or current_namespace(None, getattr(args, "context", None))
+    return ns or current_namespace(_kubeconfig(args), getattr(args, "context", None))
+
+
+def _kubeconfig(args: argparse.Namespace) -> str | None:
+    path: str | None = getattr(args, "kubeconfig", None)
+    return path
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -414,26 +384,22 @@ def _show(args: argparse.Namespace) -> int:
     namespace = _namespace(args)
     raw = source(args).get(namespace, args.name)
     if raw is None:
-        print(f"error: Mission {args.name!r} not found in namespace {namespace}", file=sys.stderr)
-        return EXIT_NOT_FOUND
+        raise CommandError(f"Mission {args.name!r} not found in namespace {namespace}")
     if getattr(args, "output", "text") == "json":
         print(json.dumps(raw, indent=2, sort_keys=True))
         return EXIT_OK
     missions, problems = parse_missions([raw])
     if problems:
-        print(f"error: {problems[0]}", file=sys.stderr)
-        return EXIT_ERROR
+        raise CommandError(problems[0])
     print(render_show(missions[0], datetime.now(UTC)))
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`grace missions ...` on its own (what tests and `python -m` call)."""
-    parser = argparse.ArgumentParser(prog="grace")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    func: Command = args.func
-    return func(args)
+    """`grace missions ...` (what tests and `python -m` call), with the CLI's error boundary."""
+    from grace.cli.main import main as grace_main
+
+    return grace_main(argv)
 
 
 if __name__ == "__main__":

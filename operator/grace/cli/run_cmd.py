@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import typing
 from pathlib import Path
 from typing import Any
 
-from grace.runtime.config import OperatorConfig
-
-_SHORT = {"namespaces": ("-n", "--namespace")}
-"""Fields whose flag is not simply --field-name."""
+from grace.cli.errors import UsageError
+from grace.runtime.config import OperatorConfig, flags_of
 
 
 def _flag(name: str, field: Any, default: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The argparse flag of one OperatorConfig field."""
-    flags = _SHORT.get(name, (f"--{name.replace('_', '-')}",))
+    flags = flags_of(name)
     kwargs: dict[str, Any] = {"dest": name, "help": field.description}
     annotation = field.annotation
     if annotation is bool:
@@ -58,13 +55,12 @@ def config_of(args: argparse.Namespace) -> OperatorConfig:
 def _run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from grace.runtime.app import run
-
     try:
         config = config_of(args)
     except ValidationError as e:
-        for err in e.errors():
-            flag = "--" + str(err["loc"][0]).replace("_", "-")
-            print(f"grace run: error: {flag}: {err['msg']}", file=sys.stderr)
-        return 2
+        raise UsageError(
+            "; ".join(f"{flags_of(str(err['loc'][0]))[-1]}: {err['msg']}" for err in e.errors())
+        ) from e
+    from grace.runtime.app import run  # the operator's imports only once the flags are good
+
     return run(config)

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from grace.api.common import GROUP, VERSION, Condition, find_condition
+from grace.api.common import Condition, find_condition
 from grace.api.duration import format_duration, parse_duration
 from grace.api.healthnode import (
     Criticality,
@@ -474,10 +474,6 @@ def focus_table(
 # -- the thin edge ---------------------------------------------------------------------------
 
 
-class ClusterError(Exception):
-    """The cluster could not be read: printed as one line, exit 1."""
-
-
 def _parse_nodes(items: Iterable[dict[str, Any]]) -> tuple[list[HealthNode], list[str]]:
     nodes: list[HealthNode] = []
     skipped: list[str] = []
@@ -495,46 +491,23 @@ def _parse_nodes(items: Iterable[dict[str, Any]]) -> tuple[list[HealthNode], lis
 
 def current_namespace(kubeconfig: str | None, context: str | None) -> str:
     """The namespace of the kube context in use, as kubectl picks it ("default" if unset)."""
-    from kubernetes import config
+    from grace.runtime.kube import context_namespace
 
-    try:
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-    except (config.ConfigException, OSError):
-        return "default"
-    chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
-    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
+    return context_namespace(kubeconfig, context)
 
 
 def load_nodes(
     namespace: str | None, kubeconfig: str | None, context: str | None
 ) -> list[dict[str, Any]]:
-    """Every HealthNode in `namespace` (None: all namespaces), as the API server returns them."""
-    from kubernetes import client, config
+    """Every HealthNode in `namespace` (None: all namespaces), as the API server returns them
+    (a refusal or an unreachable server is said in one line by grace.cli.errors)."""
+    from grace.runtime.kube import Kube
 
+    kube = Kube.connect(kubeconfig, context)
     try:
-        api = config.new_client_from_config(config_file=kubeconfig, context=context)
-    except (config.ConfigException, OSError) as e:
-        raise ClusterError(f"cannot load the kube config: {e}") from e
-    custom = client.CustomObjectsApi(api)
-    try:
-        if namespace is None:
-            out = custom.list_cluster_custom_object(GROUP, VERSION, "healthnodes")
-        else:
-            out = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "healthnodes")
-    except client.ApiException as e:
-        if e.status == 404:
-            raise ClusterError(
-                "the HealthNode kind is not installed in this cluster (grace crds)"
-            ) from e
-        raise ClusterError(
-            f"the API server refused to list HealthNodes: {e.status} {e.reason}"
-        ) from e
-    except Exception as e:  # urllib3 connection errors: no cluster to talk to
-        raise ClusterError(f"cannot reach the API server: {type(e).__name__}: {e}") from e
+        return kube.list("HealthNode", namespace)
     finally:
-        api.close()
-    items: list[dict[str, Any]] = out.get("items", [])
-    return items
+        kube.api_client.close()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -567,15 +540,11 @@ def _common_args(p: argparse.ArgumentParser, outputs: list[str]) -> None:
     p.add_argument("--context", default=None, help="kube context (default: the current one)")
 
 
-def read_nodes(args: argparse.Namespace) -> tuple[list[HealthNode], str | None] | None:
+def read_nodes(args: argparse.Namespace) -> tuple[list[HealthNode], str | None]:
     namespace: str | None = None
     if not args.all_namespaces:
         namespace = args.namespace or current_namespace(args.kubeconfig, args.context)
-    try:
-        items = load_nodes(namespace, args.kubeconfig, args.context)
-    except ClusterError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return None
+    items = load_nodes(namespace, args.kubeconfig, args.context)
     nodes, skipped = _parse_nodes(items)
     for line in skipped:
         print(f"warning: skipped HealthNode {line}", file=sys.stderr)
@@ -588,10 +557,7 @@ def _nothing(namespace: str | None) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    read = read_nodes(args)
-    if read is None:
-        return 1
-    nodes, namespace = read
+    nodes, namespace = read_nodes(args)
     views = [node_view(n) for n in nodes]
     if args.output == "json":
         print(json.dumps({"items": [v.json() for v in sort_for_status(views)]}, indent=2))
@@ -606,10 +572,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _focus(args: argparse.Namespace) -> int:
-    read = read_nodes(args)
-    if read is None:
-        return 1
-    nodes, namespace = read
+    nodes, namespace = read_nodes(args)
     entries = focus(nodes)
     if args.limit > 0:
         entries = entries[: args.limit]

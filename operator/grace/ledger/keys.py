@@ -73,12 +73,14 @@ class Signer:
 
     @classmethod
     def from_pem(cls, data: bytes) -> Signer:
+        if b"PUBLIC KEY-----" in data and b"PRIVATE KEY-----" not in data:
+            raise KeyFileError("a public key, not the private key that signs")
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as exc:
-            raise KeyFileError(f"not a PEM private key: {exc}") from exc
+            raise KeyFileError("not a PEM private key (-----BEGIN PRIVATE KEY-----)") from exc
         if not isinstance(key, Ed25519PrivateKey):
-            raise KeyFileError("the ledger signing key must be Ed25519")
+            raise KeyFileError(f"the signing key must be Ed25519, not {type(key).__name__}")
         return cls(key)
 
     @classmethod
@@ -91,7 +93,10 @@ class Signer:
             data = location.read_bytes()
         except OSError as exc:
             raise KeyFileError(f"cannot read signing key {location}: {exc}") from exc
-        return cls.from_pem(data)
+        try:
+            return cls.from_pem(data)
+        except KeyFileError as exc:
+            raise KeyFileError(f"{location}: {exc}") from exc
 
     def sign(self, message: bytes) -> str:
         return base64.b64encode(self._private.sign(message)).decode("ascii")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -19,11 +20,12 @@ from grace.govern.model import PolicyData
 from grace.govern.policy import PolicyBundle
 from grace.learn import Learner
 from grace.ledger import ConfigMapStore, ConfigMapWitness, FileStore, Ledger, Signer
+from grace.ledger.keys import KeyFileError
 from grace.run.actions import ActionExecutor
 from grace.runtime import metrics
 from grace.runtime.approvals import ApprovalDesk
 from grace.runtime.budget import Slots
-from grace.runtime.config import OperatorConfig
+from grace.runtime.config import ConfigError, OperatorConfig
 from grace.runtime.kube import Kube
 
 log = logging.getLogger("grace")
@@ -61,15 +63,50 @@ class Runtime:
     """uids of Missions whose outcome the Learner has: rebuilt from the ledger, never counted twice."""
 
 
-def _api_client() -> Any:
-    from kubernetes import client
-    from kubernetes import config as kubeconfig
+@dataclass(frozen=True)
+class Preflight:
+    """What `grace run` checks (and the metrics port it takes) before it logs or watches
+    anything, local things first, so that a flag that cannot work ends the process with one
+    line naming the flag (ConfigError) or the cluster (ClusterUnavailableError), not a
+    traceback halfway through start-up."""
+
+    signer: Signer
+    bundle: PolicyBundle
+    kube: Kube
+
+    @classmethod
+    def check(cls, config: OperatorConfig) -> Preflight:
+        try:
+            signer = (
+                Signer.from_file(config.signing_key) if config.signing_key else Signer.generate()
+            )
+        except KeyFileError as e:
+            raise ConfigError("signing_key", f"{e} (give the Ed25519 private key PEM)") from e
+        try:
+            bundle = PolicyBundle.load(config.policy_dir)
+        except OSError as e:
+            raise ConfigError("policy_dir", f"{e} (give the directory holding grace/*.rego)") from e
+        serve_metrics(config)  # the port is ours before anything remote is asked
+        kube = Kube.connect(in_cluster=True)
+        kube.probe()
+        return cls(signer, bundle, kube)
+
+
+def serve_metrics(config: OperatorConfig) -> None:
+    """/metrics and the probes; a port that cannot be had is a ConfigError naming its flag."""
+    if not config.metrics_port:
+        return
+    from prometheus_client import start_http_server
 
     try:
-        kubeconfig.load_incluster_config()
-        return client.ApiClient()
-    except kubeconfig.ConfigException:
-        return kubeconfig.new_client_from_config()
+        start_http_server(config.metrics_port, addr=config.metrics_address)
+    except OSError as e:
+        where = f"{config.metrics_address}:{config.metrics_port}"
+        if e.errno in (errno.EADDRINUSE, errno.EACCES):
+            fix = "metrics_port", "pick a free --metrics-port; 0 turns /metrics off"
+        else:
+            fix = "metrics_address", "give an address of this host, e.g. 0.0.0.0 or 127.0.0.1"
+        raise ConfigError(fix[0], f"cannot listen on {where}: {e.strerror or e} ({fix[1]})") from e
 
 
 def check_witness(core: Any, namespace: str) -> bool:
@@ -100,8 +137,7 @@ def check_witness(core: Any, namespace: str) -> bool:
     return True
 
 
-def build_ledger(config: OperatorConfig, api_client: Any) -> Ledger:
-    signer = Signer.from_file(config.signing_key) if config.signing_key else Signer.generate()
+def build_ledger(config: OperatorConfig, api_client: Any, signer: Signer) -> Ledger:
     if config.signing_key is None:
         log.warning(
             "no --signing-key: signing with a throwaway key (fine for a demo, not for prod)"
@@ -115,14 +151,19 @@ def build_ledger(config: OperatorConfig, api_client: Any) -> Ledger:
         check_witness(core, witness)
         witnesses: list[Any] = [ConfigMapWitness(core, witness)]
     else:
-        config.ledger_path.parent.mkdir(parents=True, exist_ok=True)
-        store = FileStore(config.ledger_path)
+        try:
+            config.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+            store = FileStore(config.ledger_path)
+        except OSError as e:
+            raise ConfigError(
+                "ledger_path", f"{e.filename or config.ledger_path}: {e.strerror or e}"
+            ) from e
         witnesses = []
     return Ledger(store, signer, "grace.dev/ledger", witnesses=witnesses)
 
 
-def build(config: OperatorConfig) -> Runtime:
-    api_client = _api_client()
+def build(config: OperatorConfig, preflight: Preflight) -> Runtime:
+    api_client = preflight.kube.api_client
 
     def on_query(record: Any) -> None:
         metrics.PROMQL_LATENCY.observe(record.seconds)
@@ -133,16 +174,15 @@ def build(config: OperatorConfig) -> Runtime:
     prometheus = PrometheusSource(
         config.prometheus_url, timeout=config.prometheus_timeout, on_query=on_query
     )
-    bundle = PolicyBundle.load(config.policy_dir)
-    engine = make_engine(config.policy_engine, opa_url=config.opa_url, bundle=bundle)
-    ledger = build_ledger(config, api_client)
+    engine = make_engine(config.policy_engine, opa_url=config.opa_url, bundle=preflight.bundle)
+    ledger = build_ledger(config, api_client, preflight.signer)
     entries = [e.model_dump(mode="json") for e in ledger.entries()]
     learner = Learner.from_entries(entries)
     learned = {e["subject"]["uid"] for e in entries if e["type"] == "mission.finished"}
     autonomy = {e["idempotency_key"] for e in entries if e["type"] == "autonomy.changed"}
     metrics.LEDGER_SIZE.set(ledger.size)
     metrics.LEDGER_WITNESS_FAILURES.set_function(lambda: ledger.witness_failures)
-    kube = Kube(api_client)
+    kube = preflight.kube
     return Runtime(
         config=config,
         kube=kube,
@@ -160,13 +200,10 @@ def build(config: OperatorConfig) -> Runtime:
 
 def run(config: OperatorConfig) -> int:
     """Run the operator until SIGINT/SIGTERM; returns the process exit code."""
+    preflight = Preflight.check(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    runtime = build(config)
+    runtime = build(config, preflight)
     metrics.APPROVALS_PENDING.set_function(lambda: len(runtime.approvals.pending))
-    if config.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(config.metrics_port, addr=config.metrics_address)
     import grace.handlers  # noqa: F401  (registers the handlers with kopf)
 
     async def main() -> None:

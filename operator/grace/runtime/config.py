@@ -6,18 +6,98 @@ derives the flags, their types, choices, defaults and help from here).
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import urllib.parse
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
+
+FLAGS: dict[str, tuple[str, ...]] = {"namespaces": ("-n", "--namespace")}
+"""Fields whose flag is not simply --field-name."""
+
+
+def flags_of(field: str) -> tuple[str, ...]:
+    """The `grace run` flags that set `field`, long form last."""
+    return FLAGS.get(field, (f"--{field.replace('_', '-')}",))
+
+
+class ConfigError(Exception):
+    """A `grace run` setting that cannot work where the operator starts (a key file that is
+    not a private key, a port in use): names the flag, says what to do."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"{flags_of(field)[-1]}: {problem}")
+
+
+def http_url_problem(value: str) -> str | None:
+    """Why `value` is not an http(s) URL with a host, or None when it is one."""
+    example = "e.g. http://prometheus.monitoring:9090"
+    if not value.strip():
+        return f"empty; give an http(s) URL, {example}"
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018  (a port out of range or not a number raises here)
+    except ValueError as e:
+        return f"{value!r} is not a URL ({e}); give an http(s) URL, {example}"
+    if parts.scheme not in ("http", "https"):
+        return f"{value!r} is not an http:// or https:// URL; {example}"
+    if not parts.hostname or re.search(r"\s", value):
+        return f"{value!r} names no host; {example}"
+    return None
+
+
+def _http_url(value: str) -> str:
+    problem = http_url_problem(value)
+    if problem:
+        raise PydanticCustomError("http_url", problem)
+    return value
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+_NAMESPACE_PATTERN = re.compile(r"!?[a-z0-9*?]([-a-z0-9*?]{0,61}[a-z0-9*?])?")
+"""A namespace name, or a kopf glob over them (`team-*`, `!kube-system`)."""
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise PydanticCustomError("name", f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _DNS_SUBDOMAIN.fullmatch(value):
+            raise PydanticCustomError(
+                "address", f"{value!r} is not an IP address or host name (0.0.0.0, 127.0.0.1, ::)"
+            ) from None
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+"""A URL string the operator can query: http or https, with a host (kept as typed)."""
+Namespace = Annotated[str, _matching(_DNS_LABEL, "a namespace name (lowercase DNS label)")]
+NamespacePattern = Annotated[
+    str, _matching(_NAMESPACE_PATTERN, "a namespace name or glob (lowercase, e.g. shop, team-*)")
+]
+ObjectName = Annotated[str, _matching(_DNS_SUBDOMAIN, "an object name (lowercase DNS subdomain)")]
 
 
 class OperatorConfig(BaseModel):
-    namespaces: list[str] = Field(
+    namespaces: list[NamespacePattern] = Field(
         default_factory=list,
         description="watch this namespace (repeatable); default: every namespace",
     )
-    prometheus_url: str = Field(
+    prometheus_url: HttpUrl = Field(
         default="http://127.0.0.1:9090", description="the Prometheus the signals are queried on"
     )
     prometheus_timeout: float = Field(
@@ -28,15 +108,17 @@ class OperatorConfig(BaseModel):
     policy_engine: Literal["embedded", "opa"] = Field(
         default="embedded", description="where policy is evaluated: in-process (regopy) or OPA"
     )
-    opa_url: str = Field(default="http://127.0.0.1:8181", description="the OPA server (sidecar)")
+    opa_url: HttpUrl = Field(
+        default="http://127.0.0.1:8181", description="the OPA server (sidecar)"
+    )
     policy_dir: Path = Field(
         default=Path("policies"), description="the Rego policies (policies/grace/*.rego)"
     )
-    policy_configmap: str = Field(
+    policy_configmap: ObjectName = Field(
         default="grace-policy",
         description="ConfigMap in the operator namespace with the policy's data, reloaded live",
     )
-    operator_namespace: str = Field(
+    operator_namespace: Namespace = Field(
         default="grace-system", description="where the operator's own objects (Leases) live"
     )
     ledger_backend: Literal["file", "configmap"] = Field(
@@ -45,7 +127,7 @@ class OperatorConfig(BaseModel):
     ledger_path: Path = Field(
         default=Path(".grace/ledger.jsonl"), description="the ledger file (backend file)"
     )
-    ledger_namespace: str = Field(
+    ledger_namespace: Namespace = Field(
         default="grace-system",
         description="namespace of the ledger ConfigMaps (backend configmap); checkpoints are "
         "also witnessed in <namespace>-witness",
@@ -68,12 +150,13 @@ class OperatorConfig(BaseModel):
     metrics_port: int = Field(
         default=8080, ge=0, le=65535, description="port of /metrics and the probes; 0 disables"
     )
-    metrics_address: str = Field(
+    metrics_address: Annotated[str, AfterValidator(_address)] = Field(
         default="0.0.0.0",
         description="address /metrics listens on (a pod needs 0.0.0.0; 127.0.0.1 on a laptop)",
     )
     identity: str = Field(
         default="system:serviceaccount:grace-system:grace",
+        min_length=1,
         description="the user automatic Missions are requested by (the operator's own)",
     )
     leader_elect: bool = Field(

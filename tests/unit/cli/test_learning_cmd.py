@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import threading
@@ -264,11 +263,7 @@ def metrics_url() -> Iterator[str]:
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="grace")
-    cmd.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
+    return cmd.main(argv)
 
 
 def test_grace_stats_prints_the_endpoints_counters(
@@ -292,4 +287,6 @@ def test_grace_stats_says_so_when_the_operator_cannot_be_reached(
 ) -> None:
     assert run(["stats", "--metrics-url", "http://127.0.0.1:9/metrics", "--timeout", "1"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: cannot read the operator's metrics at http://127.0.0.1:9/")
+    assert err.startswith(
+        "grace stats: error: cannot read the operator's metrics at http://127.0.0.1:9/"
+    )

@@ -344,7 +344,7 @@ def test_show_of_an_unknown_mission_exits_1(
 ) -> None:
     code, out, err = run(capsys, "show", "nope", "-n", "bank")
     assert (code, out) == (1, "")
-    assert err.strip() == "error: Mission 'nope' not found in namespace bank"
+    assert err.strip() == "grace missions: error: Mission 'nope' not found in namespace bank"
 
 
 def test_show_json_is_the_object_as_stored(
@@ -368,7 +368,7 @@ def test_an_unreadable_mission_is_a_warning_not_a_crash(
     assert err.startswith("warning: bank/broken: unreadable Mission")
 
 
-def test_cluster_trouble_is_one_line_and_exit_2(
+def test_cluster_trouble_is_one_line_and_exit_1(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kubernetes.client import ApiException
@@ -383,11 +383,14 @@ def test_cluster_trouble_is_one_line_and_exit_2(
 
     monkeypatch.setattr(cmd, "source", lambda args: Down())
     code, out, err = run(capsys, "-n", "shop")
-    assert (code, out) == (2, "")
-    assert err.strip() == "error: cannot read Missions: 403 Forbidden"
+    assert (code, out) == (1, "")
+    assert err.strip() == (
+        "grace missions: error: the API server answered 403 Forbidden; "
+        "you lack the RBAC permission for this"
+    )
     code, _, err = run(capsys, "show", "x", "-n", "shop")
-    assert code == 2
-    assert "no Mission kind in this cluster (are GRACE's CRDs installed?)" in err
+    assert code == 1
+    assert "404 Not Found; no such kind here: are GRACE's CRDs installed?" in err
 
 
 def test_registers_as_a_grace_command() -> None:

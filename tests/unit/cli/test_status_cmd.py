@@ -11,6 +11,8 @@ import pytest
 
 from grace.api.healthnode import HealthNode, SignalState
 from grace.cli import status_cmd
+from grace.cli.errors import CommandError
+from grace.cli.main import main
 from grace.cli.status_cmd import (
     focus,
     focus_table,
@@ -480,15 +482,14 @@ def test_a_cluster_that_cannot_be_read_is_one_line_and_exit_1(
     def refuse(
         namespace: str | None, kubeconfig: str | None, context: str | None
     ) -> list[dict[str, Any]]:
-        raise status_cmd.ClusterError("cannot reach the API server: connection refused")
+        raise CommandError("cannot reach the API server: connection refused")
 
     monkeypatch.setattr(status_cmd, "current_namespace", lambda kubeconfig, context: "shop")
     monkeypatch.setattr(status_cmd, "load_nodes", refuse)
-    parser = argparse.ArgumentParser(prog="grace")
-    status_cmd.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["focus"])
-    assert args.func(args) == 1
-    assert capsys.readouterr().err == "error: cannot reach the API server: connection refused\n"
+    assert main(["focus"]) == 1
+    assert capsys.readouterr().err == (
+        "grace focus: error: cannot reach the API server: connection refused\n"
+    )
 
 
 def with_analysis(body: dict[str, Any], cause: str, candidates: dict[str, float]) -> dict[str, Any]:

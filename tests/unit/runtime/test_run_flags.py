@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from grace.cli import run_cmd
+from grace.cli.main import main
 from grace.runtime.config import OperatorConfig
 
 
@@ -67,5 +68,7 @@ def test_values_argparse_cannot_check_are_refused_by_the_model() -> None:
 
 
 def test_grace_run_names_the_flag_it_refuses(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cmd._run(parse("--prometheus-timeout", "0")) == 2
-    assert "--prometheus-timeout: Input should be greater than 0" in capsys.readouterr().err
+    assert main(["run", "--prometheus-timeout", "0"]) == 2
+    assert capsys.readouterr().err == (
+        "grace run: error: --prometheus-timeout: Input should be greater than 0\n"
+    )
