@@ -19,7 +19,7 @@ from grace.govern.model import PolicyData
 from grace.govern.policy import PolicyBundle
 from grace.learn import Learner
 from grace.ledger import ConfigMapStore, ConfigMapWitness, FileStore, Ledger, Signer
-from grace.run.actions import ActionExecutor
+from grace.run.actions.executor import ActionExecutor
 from grace.runtime import metrics
 from grace.runtime.budget import Slots
 from grace.runtime.config import OperatorConfig

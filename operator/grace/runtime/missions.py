@@ -270,9 +270,9 @@ class MissionRunner:
         if isinstance(effect, Inspect):
             return Inspected(await io(ex.read, effect.target, effect.namespace))
         if isinstance(effect, TakeSnapshot):
-            obj = await io(ex.read, effect.target, effect.namespace)
+            obj, held = await io(ex.hold, effect.target, effect.namespace, effect.actions)
             baseline = await self._sample(node_raw, effect.signals)
-            return Snapshotted(obj, baseline)
+            return Snapshotted(obj, baseline, held)
         if isinstance(effect, PrepareStep):
             try:
                 intent = await io(ex.prepare, effect.step, effect.target, effect.namespace)
@@ -291,7 +291,7 @@ class MissionRunner:
         if isinstance(effect, Restore):
             try:
                 live = await io(
-                    ex.restore, effect.snapshot, effect.target, effect.namespace, effect.uncordon
+                    ex.restore, effect.snapshot, effect.target, effect.namespace, effect.undo
                 )
                 return Restored(live)
             except ActionRefusedError as e:

@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from grace.api.healthnode import Target
-from grace.run.actions import ActionExecutor
+from grace.run.actions.executor import ActionExecutor
 from tests.support.kube import wait_for
 
 Deploy = Callable[..., Target]
