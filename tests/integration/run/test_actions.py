@@ -198,6 +198,7 @@ def test_snapshot_restore_undoes_every_change(
     hold = snapshot.take(snap)
 
     cordoned: list[str] = []
+    intents: list[dict[str, Any]] = []
     for s in (
         step(Action.SCALE, replicas=4),
         step(Action.ROLLOUT_RESTART),
@@ -206,11 +207,12 @@ def test_snapshot_restore_undoes_every_change(
     ):
         intent = executor.prepare(s, target, namespace)
         cordoned += [n["name"] for n in intent.get("nodes", [])]
+        intents.append(intent)
         assert executor.execute(intent, target, namespace).phase == "Succeeded"
     changed = executor.read(target, namespace)
     assert changed is not None and not snapshot.matches(hold, changed)
 
-    live = executor.restore(hold, target, namespace, uncordon=cordoned)
+    live = executor.restore(hold, target, namespace, undo=intents)
 
     assert snapshot.matches(hold, live), snapshot.differences(hold, live)
     d = available(apps, namespace, "web", 2)
