@@ -56,8 +56,10 @@ def config_of(args: argparse.Namespace) -> OperatorConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import kopf
     from pydantic import ValidationError
 
+    from grace.handlers import register
     from grace.runtime.app import run
 
     try:
@@ -67,4 +69,4 @@ def _run(args: argparse.Namespace) -> int:
             flag = "--" + str(err["loc"][0]).replace("_", "-")
             print(f"grace run: error: {flag}: {err['msg']}", file=sys.stderr)
         return 2
-    return run(config)
+    return run(config, register(kopf.get_default_registry()))

@@ -10,7 +10,6 @@ from grace.runtime.app import Runtime
 from grace.runtime.detection import NodeWatch
 
 
-@kopf.daemon("grace.dev", "v1alpha1", "healthnodes", cancellation_timeout=5.0)
 async def watch_health(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any) -> None:
     runtime: Runtime = memo
     await NodeWatch(runtime, body).run(stopped)

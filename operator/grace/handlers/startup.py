@@ -14,7 +14,6 @@ from grace.runtime.policydata import PolicyDataWatch
 log = logging.getLogger("grace")
 
 
-@kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     runtime: Runtime = memo
     settings.posting.level = logging.WARNING  # GRACE writes its own Events, with domain reasons
@@ -31,7 +30,6 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     runtime.background.append(asyncio.create_task(watch.run()))
 
 
-@kopf.on.cleanup()
 async def stop_background(memo: Any, **_: Any) -> None:
     runtime: Runtime = memo
     for task in runtime.background:

@@ -123,8 +123,8 @@ def build(config: OperatorConfig) -> Runtime:
     )
 
 
-def run(config: OperatorConfig) -> int:
-    """Run the operator until SIGINT/SIGTERM; returns the process exit code."""
+def run(config: OperatorConfig, registry: kopf.OperatorRegistry) -> int:
+    """Run the operator with the handlers in `registry` until SIGINT/SIGTERM; the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = build(config)
     metrics.APPROVALS_PENDING.set_function(lambda: len(runtime.pending_approvals))
@@ -132,7 +132,6 @@ def run(config: OperatorConfig) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(config.metrics_port, addr=config.metrics_address)
-    import grace.handlers  # noqa: F401  (registers the handlers with kopf)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -157,6 +156,7 @@ def run(config: OperatorConfig) -> int:
                 clusterwide=not config.namespaces,
                 namespaces=config.namespaces,
                 memo=runtime,
+                registry=registry,
                 standalone=True,
                 stop_flag=stop,
             )
