@@ -206,8 +206,6 @@ class ActionKind(Generic[ArgsT, IntentT]):
     """One line for the docs: what the action does."""
     undone: ClassVar[str]
     """One line for the docs and the policy input: what a rollback does about it."""
-    restorable: ClassVar[bool] = True
-    """False when a rollback cannot give back what the action took (e.g. deleted pods)."""
     statefulset: ClassVar[bool] = True
     """Whether it may act on a StatefulSet target (every action acts on a Deployment)."""
 

@@ -38,7 +38,6 @@ class DeletePods(ActionKind[CountArgs, DeletePodsIntent]):
         "restarted first"
     )
     undone = "nothing to restore: the target's controller recreates the pods"
-    restorable = False
 
     def resolve(self, step: StepInput) -> CountArgs:
         return CountArgs(count=step.int_in("count", step.need("count"), 1, MAX_DELETE_PODS))

@@ -44,7 +44,6 @@ class EvictPods(ActionKind[CountArgs, EvictPodsIntent]):
         "step with its reason, never forced"
     )
     undone = "nothing to restore: the target's controller recreates the pods"
-    restorable = False
 
     def resolve(self, step: StepInput) -> CountArgs:
         return CountArgs(count=step.int_in("count", step.need("count"), 1, MAX_DELETE_PODS))
