@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 
 from grace.api.duration import parse_duration
 from grace.api.healthnode import TARGET_KINDS, HealthNodeSpec, Target
@@ -19,16 +20,8 @@ from grace.api.playbook import ACTIONS, Parameter, ParamValue, PlaybookSpec, Ste
 from grace.run.actions import CATALOG, ResolvedStep, StepError, StepInput
 from grace.run.actions.base import fmt_number
 
-STEP_ARGUMENTS = (
-    "replicas",
-    "toRevision",
-    "container",
-    "requests",
-    "limits",
-    "count",
-    "duration",
-    "minReplicas",
-    "maxReplicas",
+STEP_ARGUMENTS = tuple(
+    dict.fromkeys(to_camel(name) for kind in CATALOG.values() for name in kind.args.model_fields)
 )
 """Every key a step's `with` may hold; anything else is refused rather than ignored."""
 
