@@ -65,6 +65,7 @@ def test_an_action_round_trips_prepare_execute_restore(
     again = executor.execute(intent, target, namespace)
 
     assert first.phase == "Succeeded", first.message
+    assert first.changed or action is Action.WAIT, first.message
     assert again.phase == "Succeeded" and not again.changed, again.message
     assert CATALOG[action].describe(CATALOG[action].intent.model_validate(intent))
 

@@ -15,7 +15,7 @@ An action is one module holding one `ActionKind`:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
@@ -184,12 +184,6 @@ class Intent(Model):
         return f"{self.target.kind}/{self.target.name}"
 
 
-class PodRef(Model):
-    name: str
-    uid: str
-    node: str | None = None
-
-
 # ---------------------------------------------------------------- the shape of an action
 
 ArgsT = TypeVar("ArgsT", bound=StepArgs)
@@ -250,56 +244,6 @@ def live_target(w: Workload, uid: str) -> dict[str, Any]:
             f"{w.ref} was replaced (uid {uid} is now {obj['metadata']['uid']})"
         )
     return obj
-
-
-def ready(pod: Mapping[str, Any]) -> bool:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
-
-
-def _restarts(pod: Mapping[str, Any]) -> int:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return sum(int(s.get("restartCount") or 0) for s in statuses)
-
-
-def unhealthy_first(pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Not ready first, then most restarted, then oldest: the pods a human would remove first."""
-    return sorted(
-        pods,
-        key=lambda p: (
-            ready(p),
-            -_restarts(p),
-            str(p["metadata"].get("creationTimestamp", "")),
-            p["metadata"]["name"],
-        ),
-    )
-
-
-def choose_pods(w: Workload, obj: Mapping[str, Any], count: int, verb: str) -> list[PodRef]:
-    """The `count` least healthy live pods of the target (deletePods, evictPods)."""
-    live = [p for p in w.pods(obj) if not p["metadata"].get("deletionTimestamp")]
-    if not live:
-        raise ActionRefusedError(f"{w.ref} has no running pods to {verb}")
-    return [
-        PodRef(
-            name=p["metadata"]["name"],
-            uid=p["metadata"]["uid"],
-            node=(p.get("spec") or {}).get("nodeName"),
-        )
-        for p in unhealthy_first(live)[:count]
-    ]
-
-
-def pod_still_there(w: Workload, obj: Mapping[str, Any], ref: PodRef) -> bool:
-    """True when that very pod (by uid) still runs; refuses a pod the target does not own."""
-    pod = w.read_pod(ref.name)
-    if pod is None or pod["metadata"]["uid"] != ref.uid:
-        return False
-    if not w.owns_pod(obj, pod):
-        raise ActionRefusedError(f"pod {ref.name} does not belong to {w.ref}")
-    return not pod["metadata"].get("deletionTimestamp")
 
 
 class CountArgs(StepArgs):

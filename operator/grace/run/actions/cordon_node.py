@@ -17,8 +17,8 @@ from grace.run.actions.base import (
     Intent,
     StepInput,
     StepResult,
-    ready,
 )
+from grace.run.actions.pods import ready
 from grace.run.workload import Workload
 
 MAX_CORDON_NODES = 3

@@ -7,51 +7,30 @@ on the Mission (the step fails with the budget's reason) and never forced.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Literal
 
 from grace.api.playbook import MAX_DELETE_PODS, Action
-from grace.run.actions.base import (
-    ActionKind,
-    CountArgs,
-    Intent,
-    PodRef,
-    StepInput,
-    StepResult,
-    choose_pods,
-    live_target,
-    pod_still_there,
-)
+from grace.run.actions.base import CountArgs, StepResult, live_target
+from grace.run.actions.pods import PodsAction, PodsIntent, pod_still_there
 from grace.run.workload import Workload
 
 
-class EvictPodsIntent(Intent):
+class EvictPodsIntent(PodsIntent):
     action: Literal["evictPods"] = "evictPods"
-    count: int
-    pods: list[PodRef] = Field(default_factory=list)
 
 
-class EvictPods(ActionKind[CountArgs, EvictPodsIntent]):
+class EvictPods(PodsAction[EvictPodsIntent]):
     name = Action.EVICT_PODS
     args = CountArgs
     intent = EvictPodsIntent
+    verb = "evict"
     summary = (
         f"evict `with.count` (1..{MAX_DELETE_PODS}) pods of the target, not-ready and most "
         "restarted first, through the Eviction API: a PodDisruptionBudget's refusal fails the "
         "step with its reason, never forced"
     )
     undone = "nothing to restore: the target's controller recreates the pods"
-
-    def resolve(self, step: StepInput) -> CountArgs:
-        return CountArgs(count=step.int_in("count", step.need("count"), 1, MAX_DELETE_PODS))
-
-    def prepare(
-        self, w: Workload, obj: Mapping[str, Any], args: CountArgs, head: Intent, now: datetime
-    ) -> EvictPodsIntent:
-        return self.build(head, count=args.count, pods=choose_pods(w, obj, args.count, "evict"))
 
     def execute(self, w: Workload, intent: EvictPodsIntent, now: datetime) -> StepResult:
         obj = live_target(w, intent.target.uid)
@@ -80,7 +59,3 @@ class EvictPods(ActionKind[CountArgs, EvictPodsIntent]):
                 bool(evicted),
             )
         return StepResult("Succeeded", message, bool(evicted))
-
-    def describe(self, intent: EvictPodsIntent) -> str:
-        pods = [p.name for p in intent.pods]
-        return f"evict {len(pods)} pod(s) of {intent.ref}: {', '.join(pods) or 'none'}"
