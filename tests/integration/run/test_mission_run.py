@@ -164,6 +164,7 @@ def test_a_restarted_operator_does_not_repeat_a_finished_step(
 
     assert m.status.phase is MissionPhase.SUCCEEDED
     assert "already restarted" in (m.status.steps[0].message or "")
+    available(apps, namespace, "web", 1)  # the restart's ReplicaSet exists once it rolled out
     owned = [
         rs
         for rs in apps.list_namespaced_replica_set(namespace, label_selector="app=web").items
