@@ -2,9 +2,11 @@
 
 The Playbook CRD's enum of actions (`grace.api.playbook.Action`: the contract lives in `api`,
 which imports nothing of GRACE) must name exactly the actions registered here: importing this
-module fails otherwise. The whitelist (`run.params`), the machine, the executor, the policy
-input's `playbook.actions` and the generated `docs/actions.md` all read this registry. Adding
-an action is one module and one line below (plus its name in the enum).
+module fails otherwise. The whitelist (`run.params`: arguments and their checks), the machine
+(`describe`), the executor and the generated `docs/actions.md` read this registry; the policy
+input lists a playbook's actions by these names. Adding an action is one module and one line
+below, plus its name in the enum (and, if it takes new arguments, their fields and CEL rules
+in `api.playbook.StepWith`/`Step`, which the CRD is generated from).
 """
 
 from __future__ import annotations
