@@ -13,7 +13,7 @@ help:
 	@echo "make test      lint + types + opa test + unit + integration + e2e (real cluster)"
 	@echo "make bench     every benchmark in bench/ (BENCH_ARGS=--quick for the short run)"
 	@echo "make crds      regenerate crds/ and charts/grace/crds/ from the models"
-	@echo "make lint      ruff + mypy --strict"
+	@echo "make lint      ruff + mypy --strict + import contracts (.importlinter)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 opa-test: deps
 	bash hack/opa-test.sh

@@ -21,7 +21,7 @@ from typing import Any
 
 from kubernetes import client
 
-from grace.cli import learning_cmd
+from grace.cli.main import main as grace_main
 from tests.e2e.scenario import decide, get
 from tests.support.kube import apply, wait_for
 
@@ -320,5 +320,5 @@ def autonomy_entries(ledger: Path, namespace: str) -> list[dict[str, Any]]:
 def grace_cli(capsys: Any, *argv: str) -> tuple[int, str]:
     """`grace learning|stats ARGV` as a user runs it, with its stdout."""
     capsys.readouterr()
-    code = learning_cmd.main(list(argv))
+    code = grace_main(list(argv))
     return code, capsys.readouterr().out

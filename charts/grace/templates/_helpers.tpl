@@ -115,6 +115,14 @@ app.kubernetes.io/part-of: grace
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, delete]
+# evictPods: the Eviction API, so PodDisruptionBudgets decide (a refusal is reported, never forced).
+- apiGroups: [""]
+  resources: [pods/eviction]
+  verbs: [create]
+# scaleHPA: the HorizontalPodAutoscaler of the target, its minReplicas/maxReplicas only (patch).
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, list, patch]
 {{- end -}}
 
 {{- define "grace.containerSecurity" -}}

@@ -25,15 +25,8 @@ MAX_STEPS = 10
 MAX_PARAMETERS = 8
 MAX_CHECKS = 16
 MAX_DELETE_PODS = 10
-ACTIONS = (
-    "scale",
-    "rolloutRestart",
-    "rollback",
-    "setResources",
-    "deletePods",
-    "cordonNode",
-    "wait",
-)
+"""deletePods and evictPods never take more pods than this in one step."""
+MAX_REPLICAS = 1000
 
 
 class Risk(StrEnum):
@@ -43,14 +36,21 @@ class Risk(StrEnum):
     CRITICAL = "critical"
 
 
+# The catalog's names: the CRD's enum. Each one is a module in `grace.run.actions`, registered
+# there (`grace.run.actions.CATALOG`, which refuses to import when the two disagree).
 class Action(StrEnum):
     SCALE = "scale"
     ROLLOUT_RESTART = "rolloutRestart"
     ROLLBACK = "rollback"
     SET_RESOURCES = "setResources"
     DELETE_PODS = "deletePods"
+    EVICT_PODS = "evictPods"
     CORDON_NODE = "cordonNode"
+    SCALE_HPA = "scaleHPA"
     WAIT = "wait"
+
+
+ACTIONS = tuple(a.value for a in Action)
 
 
 class OnFailure(StrEnum):
@@ -161,9 +161,40 @@ class StepWith(Model):
     requests: ResourceList | None = None
     limits: ResourceList | None = None
     count: int | str | None = Field(
-        default=None, json_schema_extra=_INT_OR_PARAM_REF, description="deletePods: how many pods."
+        default=None,
+        json_schema_extra=_INT_OR_PARAM_REF,
+        description="deletePods, evictPods, cordonNode: how many pods (nodes).",
     )
     duration: str | None = Field(default=None, max_length=32, pattern=DURATION_PATTERN)
+    min_replicas: int | str | None = Field(
+        default=None,
+        json_schema_extra=_INT_OR_PARAM_REF,
+        description="scaleHPA: the HorizontalPodAutoscaler's new minReplicas.",
+    )
+    max_replicas: int | str | None = Field(
+        default=None,
+        json_schema_extra=_INT_OR_PARAM_REF,
+        description="scaleHPA: the HorizontalPodAutoscaler's new maxReplicas.",
+    )
+
+
+def _bounded(field: str, lo: int, hi: int) -> dict[str, Any]:
+    return cel(
+        f"!has(self.with) || !has(self.with.{field}) || type(self.with.{field}) != int || "
+        f"(int(self.with.{field}) >= {lo} && int(self.with.{field}) <= {hi})",
+        f"with.{field} must be between {lo} and {hi}",
+        field_path=f".with.{field}",
+    )
+
+
+def _declared(field: str) -> dict[str, Any]:
+    return cel(
+        f"self.steps.all(s, !has(s.with) || !has(s.with.{field}) || "
+        f"type(s.with.{field}) == int || (has(self.parameters) && "
+        f"self.parameters.exists(p, '${{' + p.name + '}}' == string(s.with.{field}))))",
+        "a step refers to a parameter that is not declared in spec.parameters",
+        field_path=".steps",
+    )
 
 
 class Step(Model):
@@ -180,6 +211,17 @@ class Step(Model):
                 field_path=".with",
             ),
             cel(
+                "self.action != 'evictPods' || (has(self.with) && has(self.with.count))",
+                "action evictPods needs with.count",
+                field_path=".with",
+            ),
+            cel(
+                "self.action != 'scaleHPA' || "
+                "(has(self.with) && (has(self.with.minReplicas) || has(self.with.maxReplicas)))",
+                "action scaleHPA needs with.minReplicas or with.maxReplicas",
+                field_path=".with",
+            ),
+            cel(
                 "self.action != 'wait' || (has(self.with) && has(self.with.duration))",
                 "action wait needs with.duration",
                 field_path=".with",
@@ -190,18 +232,10 @@ class Step(Model):
                 "action setResources needs with.requests or with.limits",
                 field_path=".with",
             ),
-            cel(
-                "!has(self.with) || !has(self.with.replicas) || type(self.with.replicas) != int || "
-                "(int(self.with.replicas) >= 0 && int(self.with.replicas) <= 1000)",
-                "with.replicas must be between 0 and 1000",
-                field_path=".with.replicas",
-            ),
-            cel(
-                f"!has(self.with) || !has(self.with.count) || type(self.with.count) != int || "
-                f"(int(self.with.count) >= 1 && int(self.with.count) <= {MAX_DELETE_PODS})",
-                f"with.count must be between 1 and {MAX_DELETE_PODS}",
-                field_path=".with.count",
-            ),
+            _bounded("replicas", 0, MAX_REPLICAS),
+            _bounded("count", 1, MAX_DELETE_PODS),
+            _bounded("minReplicas", 1, MAX_REPLICAS),
+            _bounded("maxReplicas", 1, MAX_REPLICAS),
         )
     }
 
@@ -293,18 +327,10 @@ class PlaybookSpec(Model):
                 "step names must be unique",
                 field_path=".steps",
             ),
-            cel(
-                "self.steps.all(s, !has(s.with) || !has(s.with.replicas) || type(s.with.replicas) == int || "
-                "(has(self.parameters) && self.parameters.exists(p, '${' + p.name + '}' == string(s.with.replicas))))",
-                "a step refers to a parameter that is not declared in spec.parameters",
-                field_path=".steps",
-            ),
-            cel(
-                "self.steps.all(s, !has(s.with) || !has(s.with.count) || type(s.with.count) == int || "
-                "(has(self.parameters) && self.parameters.exists(p, '${' + p.name + '}' == string(s.with.count))))",
-                "a step refers to a parameter that is not declared in spec.parameters",
-                field_path=".steps",
-            ),
+            _declared("replicas"),
+            _declared("count"),
+            _declared("minReplicas"),
+            _declared("maxReplicas"),
             cel(
                 "duration(self.timeout) >= duration('1s')",
                 "timeout must be at least 1s",

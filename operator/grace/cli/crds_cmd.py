@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from grace.api import crdgen
+from grace.run.actions import catalogdoc
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -14,7 +15,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--write",
         type=Path,
         metavar="REPO",
-        help="write crds/ and charts/grace/crds/ under REPO instead of printing",
+        help="write crds/, charts/grace/crds/ and docs/actions.md under REPO instead of printing",
     )
     p.set_defaults(func=_crds)
 
@@ -23,6 +24,7 @@ def _crds(args: argparse.Namespace) -> int:
     if args.write:
         for path in crdgen.write([args.write / "crds", args.write / "charts" / "grace" / "crds"]):
             print(path)
+        print(catalogdoc.write(args.write))
         return 0
     print("---\n".join(crdgen.rendered().values()), end="")
     return 0

@@ -19,7 +19,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -299,10 +299,3 @@ def _stats(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(render(stats_table(rows)))
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run `grace learning|stats` (what tests call), with the CLI's error boundary."""
-    from grace.cli.main import main as grace_main
-
-    return grace_main(argv)

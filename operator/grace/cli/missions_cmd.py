@@ -393,14 +393,3 @@ def _show(args: argparse.Namespace) -> int:
         raise CommandError(problems[0])
     print(render_show(missions[0], datetime.now(UTC)))
     return EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`grace missions ...` (what tests and `python -m` call), with the CLI's error boundary."""
-    from grace.cli.main import main as grace_main
-
-    return grace_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

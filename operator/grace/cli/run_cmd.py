@@ -53,6 +53,7 @@ def config_of(args: argparse.Namespace) -> OperatorConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import kopf
     from pydantic import ValidationError
 
     try:
@@ -61,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(
             "; ".join(f"{flags_of(str(err['loc'][0]))[-1]}: {err['msg']}" for err in e.errors())
         ) from e
-    from grace.runtime.app import run  # the operator's imports only once the flags are good
+    from grace.handlers import register  # the operator's imports only once the flags are good
+    from grace.runtime.app import run
 
-    return run(config)
+    return run(config, register(kopf.get_default_registry()))

@@ -103,6 +103,7 @@ def build_policy_input(
                 )
                 for p in spec.parameters
             ],
+            actions=[_value(s.action) for s in spec.steps],
             require_approval_for_git_ops=spec.require_approval_for_git_ops,
         ),
         health_node=HealthNodeFacts(

@@ -78,11 +78,13 @@ class ParameterSpec(Wire):
 
 
 class PlaybookFacts(Wire):
-    """What the policy needs of the Playbook: its risk, its whitelist, its GitOps stance."""
+    """What the policy needs of the Playbook: its risk, its whitelist, its actions (catalog
+    names, in step order), its GitOps stance."""
 
     name: str
     risk: Level
     parameters: list[ParameterSpec] = Field(default_factory=list)
+    actions: list[str] = Field(default_factory=list)
     require_approval_for_git_ops: bool = Field(default=True, alias="requireApprovalForGitOps")
 
 

@@ -10,13 +10,11 @@ from grace.runtime.app import Runtime
 from grace.runtime.detection import NodeWatch
 
 
-@kopf.daemon("grace.dev", "v1alpha1", "healthnodes", cancellation_timeout=5.0)
 async def watch_health(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any) -> None:
     runtime: Runtime = memo
     await NodeWatch(runtime, body).run(stopped)
 
 
-@kopf.on.event("grace.dev", "v1alpha1", "healthnodes")
 async def node_deleted(type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
     """Stop the node's loop at once: kopf does not stop a daemon of an object without a
     finalizer when it is deleted (and GRACE puts no finalizer on users' objects)."""

@@ -16,7 +16,6 @@ from grace.runtime.app import Runtime
 from grace.runtime.missions import MissionRunner
 
 
-@kopf.daemon("grace.dev", "v1alpha1", "missions", cancellation_timeout=10.0)
 async def run_mission(
     name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: Any, **_: Any
 ) -> None:

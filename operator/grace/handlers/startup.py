@@ -15,7 +15,6 @@ from grace.runtime.policydata import PolicyDataWatch
 log = logging.getLogger("grace")
 
 
-@kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     runtime: Runtime = memo
     settings.posting.level = logging.WARNING  # GRACE writes its own Events, with domain reasons
@@ -33,7 +32,6 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     runtime.background.append(asyncio.create_task(retention.keep_sweeping(runtime)))
 
 
-@kopf.on.cleanup()
 async def stop_background(memo: Any, **_: Any) -> None:
     runtime: Runtime = memo
     for task in runtime.background:

@@ -11,25 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from grace.api.healthnode import Target
 from grace.api.mission import ApprovalStatus, Decision, MissionPhase, VerificationOutcome
-from grace.run.params import ResolvedStep
+from grace.run.actions import ResolvedStep, StepResult
 from grace.run.verify import Reading
 
-# ---------------------------------------------------------------- what the executor reports
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """How executing an intent went. Waiting: call again after `retry_after` seconds."""
-
-    phase: Literal["Succeeded", "Failed", "Waiting"]
-    message: str
-    changed: bool = False
-    retry_after: float = 0.0
-
+__all__ = ["StepResult"]  # what the executor reports, re-exported beside the other answers
 
 # ---------------------------------------------------------------- effects (machine -> handler)
 
@@ -67,11 +56,13 @@ class OpenApproval:
 
 @dataclass(frozen=True)
 class TakeSnapshot:
-    """Read the target and sample `signals` for the baseline; answer `Snapshotted`."""
+    """`ActionExecutor.hold(target, namespace, actions)` (the target, and what the plan's
+    actions need kept to be undone) and sample `signals` for the baseline; answer `Snapshotted`."""
 
     target: Target
     namespace: str
     signals: tuple[str, ...]
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,12 +96,13 @@ class SampleMetrics:
 
 @dataclass(frozen=True)
 class Restore:
-    """`ActionExecutor.restore(snapshot, target, namespace, uncordon)`; answer `Restored(live)`."""
+    """`ActionExecutor.restore(snapshot, target, namespace, undo)`; answer `Restored(live)`.
+    `undo`: the intents of the steps that started, which the executor undoes last first."""
 
     snapshot: dict[str, Any]
     target: Target
     namespace: str
-    uncordon: tuple[str, ...] = ()
+    undo: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +140,7 @@ class Inspected:
 class Snapshotted:
     obj: Mapping[str, Any] | None
     baseline: Mapping[str, Reading] = field(default_factory=dict)
+    held: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

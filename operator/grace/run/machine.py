@@ -36,6 +36,7 @@ from grace.api.mission import (
 )
 from grace.api.playbook import OnFailure, PlaybookSpec
 from grace.run import gitops, snapshot, verify
+from grace.run.actions import ResolvedStep, describe
 from grace.run.effects import (
     AskPolicy,
     Effect,
@@ -58,8 +59,7 @@ from grace.run.effects import (
     StepResult,
     TakeSnapshot,
 )
-from grace.run.intents import cordoned_nodes, describe
-from grace.run.params import Refusal, ResolvedStep, parse_node, parse_playbook, preflight
+from grace.run.params import Refusal, parse_node, parse_playbook, preflight
 
 REFUSED_CONDITION = "Refused"
 ROLLBACK_CONDITION = "RollbackRequested"
@@ -570,11 +570,12 @@ class _Run:
         taken = self.take(Snapshotted)
         if taken is None:
             signals = tuple(s.name for s in ctx.node.signals)
-            return TakeSnapshot(self.target(), self.namespace, signals)
+            actions = tuple(s.action for s in st.steps)
+            return TakeSnapshot(self.target(), self.namespace, signals, actions)
         if taken.obj is None:
             self.finish(MissionPhase.FAILED, f"{self.ref()} disappeared before the first step")
             return None
-        st.snapshot = snapshot.take(taken.obj, st.target["kind"])
+        st.snapshot = snapshot.take(taken.obj, st.target["kind"], taken.held)
         st.target = {**st.target, "uid": str(st.snapshot.get("uid") or "")}
         st.baseline = {
             k: float(v)
@@ -826,10 +827,10 @@ class _Run:
             return None
         restored = self.take(Restored)
         if restored is None:
-            nodes = sorted(
-                {n for s in self.started_steps() for n in cordoned_nodes(s.intent or {})}
+            undo = tuple(
+                dict(s.intent) for s in self.started_steps() if s.intent and "target" in s.intent
             )
-            return Restore(dict(st.snapshot), self.target(), self.namespace, tuple(nodes))
+            return Restore(dict(st.snapshot), self.target(), self.namespace, undo)
         started = st.rollback.started_at if st.rollback else self.now
         if restored.error is not None or restored.live is None:
             problem = restored.error or f"{self.ref()} no longer exists"

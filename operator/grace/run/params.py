@@ -7,52 +7,23 @@ another namespace is a `Refusal` with a reason a user can act on, never a partia
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 
 from grace.api.duration import parse_duration
 from grace.api.healthnode import TARGET_KINDS, HealthNodeSpec, Target
-from grace.api.playbook import (
-    ACTIONS,
-    MAX_DELETE_PODS,
-    Action,
-    Parameter,
-    ParamValue,
-    PlaybookSpec,
-    ResourceList,
-    Step,
+from grace.api.playbook import ACTIONS, Parameter, ParamValue, PlaybookSpec, Step
+from grace.run.actions import CATALOG, ResolvedStep, StepError, StepInput
+from grace.run.actions.base import fmt_number
+
+STEP_ARGUMENTS = tuple(
+    dict.fromkeys(to_camel(name) for kind in CATALOG.values() for name in kind.args.model_fields)
 )
-
-MAX_REPLICAS = 1000
-MAX_CORDON_NODES = 3
-"""cordonNode never takes more than this many nodes out of scheduling in one step."""
-
-STEP_ARGUMENTS = ("replicas", "toRevision", "container", "requests", "limits", "count", "duration")
 """Every key a step's `with` may hold; anything else is refused rather than ignored."""
-
-_REF = re.compile(r"^\$\{([a-zA-Z][a-zA-Z0-9_]*)\}$")
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_SUFFIX = {
-    None: 1.0,
-    "m": 1e-3,
-    "k": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "P": 1e15,
-    "E": 1e18,
-    "Ki": 2.0**10,
-    "Mi": 2.0**20,
-    "Gi": 2.0**30,
-    "Ti": 2.0**40,
-    "Pi": 2.0**50,
-    "Ei": 2.0**60,
-}
-_CONTAINER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -61,56 +32,6 @@ class Refusal:
 
     reason: str
     message: str
-
-
-@dataclass(frozen=True)
-class ResolvedStep:
-    """One step with every parameter substituted and every bound checked: exactly what may run."""
-
-    index: int
-    name: str
-    action: Action
-    replicas: int | None = None
-    count: int | None = None
-    to_revision: int | None = None
-    container: str | None = None
-    requests: dict[str, str] = field(default_factory=dict)
-    limits: dict[str, str] = field(default_factory=dict)
-    duration: float | None = None
-    """wait: seconds."""
-
-    def wire(self) -> dict[str, Any]:
-        """JSON form stored in the Mission status, so a restart runs the plan it accepted."""
-        out: dict[str, Any] = {"index": self.index, "name": self.name, "action": self.action.value}
-        for key, value in (
-            ("replicas", self.replicas),
-            ("count", self.count),
-            ("toRevision", self.to_revision),
-            ("container", self.container),
-            ("duration", self.duration),
-        ):
-            if value is not None:
-                out[key] = value
-        if self.requests:
-            out["requests"] = dict(self.requests)
-        if self.limits:
-            out["limits"] = dict(self.limits)
-        return out
-
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> ResolvedStep:
-        return cls(
-            index=int(data["index"]),
-            name=str(data["name"]),
-            action=Action(data["action"]),
-            replicas=data.get("replicas"),
-            count=data.get("count"),
-            to_revision=data.get("toRevision"),
-            container=data.get("container"),
-            requests=dict(data.get("requests") or {}),
-            limits=dict(data.get("limits") or {}),
-            duration=data.get("duration"),
-        )
 
 
 @dataclass(frozen=True)
@@ -219,13 +140,9 @@ def check_target(raw: Target | Mapping[str, Any], namespace: str) -> Target | Re
 # ---------------------------------------------------------------- parameters
 
 
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
 def _bounds(p: Parameter) -> str:
-    lo = _fmt(p.minimum) if p.minimum is not None else "-inf"
-    hi = _fmt(p.maximum) if p.maximum is not None else "+inf"
+    lo = fmt_number(p.minimum) if p.minimum is not None else "-inf"
+    hi = fmt_number(p.maximum) if p.maximum is not None else "+inf"
     return f"[{lo}, {hi}]"
 
 
@@ -259,12 +176,12 @@ def check_parameter(p: Parameter, value: Any) -> ParamValue | Refusal:
     if p.minimum is not None and number < p.minimum:
         return Refusal(
             "ParameterOutOfBounds",
-            f"{name} = {number} is below its minimum {_fmt(p.minimum)} (allowed: {_bounds(p)})",
+            f"{name} = {number} is below its minimum {fmt_number(p.minimum)} (allowed: {_bounds(p)})",
         )
     if p.maximum is not None and number > p.maximum:
         return Refusal(
             "ParameterOutOfBounds",
-            f"{name} = {number} is above its maximum {_fmt(p.maximum)} (allowed: {_bounds(p)})",
+            f"{name} = {number} is above its maximum {fmt_number(p.maximum)} (allowed: {_bounds(p)})",
         )
     return number
 
@@ -298,143 +215,13 @@ def resolve_parameters(
 # ---------------------------------------------------------------- steps
 
 
-def parse_quantity(text: str) -> float | None:
-    """A Kubernetes resource quantity in base units, or None when it is not one."""
-    m = _QUANTITY.match(text)
-    if not m:
-        return None
-    return float(m.group(1)) * _SUFFIX[m.group(2)]
-
-
-class _StepError(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-def _substitute(label: str, field_name: str, value: Any, params: Mapping[str, ParamValue]) -> Any:
-    if not isinstance(value, str):
-        return value
-    m = _REF.match(value)
-    if m:
-        if m.group(1) not in params:
-            raise _StepError(
-                "UnknownParameter",
-                f"{label}: with.{field_name} refers to ${{{m.group(1)}}}, which "
-                "spec.parameters does not declare",
-            )
-        return params[m.group(1)]
-    if "${" in value:
-        raise _StepError(
-            "InvalidStep",
-            f"{label}: with.{field_name} {value!r} mixes text and a parameter reference; "
-            "write exactly ${name}",
-        )
-    return value
-
-
-def _int_in(label: str, field_name: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _StepError(
-            "InvalidStep", f"{label}: with.{field_name} must be an integer, got {value!r}"
-        )
-    if not lo <= value <= hi:
-        raise _StepError(
-            "ParameterOutOfBounds",
-            f"{label}: with.{field_name} = {value} is outside [{lo}, {hi}]",
-        )
-    return value
-
-
-def _resources(
-    label: str, field_name: str, rl: ResourceList | None, params: Mapping[str, ParamValue]
-) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if rl is None:
-        return out
-    for res in ("cpu", "memory"):
-        raw = getattr(rl, res)
-        if raw is None:
-            continue
-        value = _substitute(label, f"{field_name}.{res}", raw, params)
-        text = (
-            _fmt(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-        )
-        if not isinstance(text, str) or parse_quantity(text) is None or parse_quantity(text) == 0:
-            raise _StepError(
-                "InvalidStep",
-                f"{label}: with.{field_name}.{res} {value!r} is not a positive resource quantity "
-                "(e.g. 250m, 1, 512Mi)",
-            )
-        out[res] = text
-    return out
-
-
 def _resolve_step(
     i: int, step: Step, params: Mapping[str, ParamValue], timeout: float
 ) -> ResolvedStep:
-    name = step.display_name(i)
-    label = f"step {i + 1} ({name})"
-    w = step.with_
-    action = step.action
-    base = ResolvedStep(index=i, name=name, action=action)
-
-    def need(field_name: str, value: Any) -> Any:
-        if value is None:
-            raise _StepError(
-                "InvalidStep", f"{label}: action {action.value} needs with.{field_name}"
-            )
-        return _substitute(label, field_name, value, params)
-
-    if action is Action.SCALE:
-        replicas = need("replicas", w.replicas if w else None)
-        return _replace(base, replicas=_int_in(label, "replicas", replicas, 0, MAX_REPLICAS))
-    if action is Action.DELETE_PODS:
-        count = need("count", w.count if w else None)
-        return _replace(base, count=_int_in(label, "count", count, 1, MAX_DELETE_PODS))
-    if action is Action.CORDON_NODE:
-        raw = w.count if w and w.count is not None else 1
-        count = _substitute(label, "count", raw, params)
-        return _replace(base, count=_int_in(label, "count", count, 1, MAX_CORDON_NODES))
-    if action is Action.WAIT:
-        text = need("duration", w.duration if w else None)
-        seconds = parse_duration(str(text))
-        if seconds > timeout:
-            raise _StepError(
-                "InvalidStep",
-                f"{label}: wait {text} is longer than the playbook timeout; it could never finish",
-            )
-        return _replace(base, duration=seconds)
-    if action is Action.ROLLBACK:
-        return _replace(base, to_revision=w.to_revision if w else None)
-    container = _substitute(label, "container", w.container, params) if w else None
-    if container is not None and (
-        not isinstance(container, str) or not _CONTAINER_NAME.match(container)
-    ):
-        raise _StepError("InvalidStep", f"{label}: with.container {container!r} is not a name")
-    if action is Action.SET_RESOURCES:
-        requests = _resources(label, "requests", w.requests if w else None, params)
-        limits = _resources(label, "limits", w.limits if w else None, params)
-        if not requests and not limits:
-            raise _StepError(
-                "InvalidStep", f"{label}: action setResources needs with.requests or with.limits"
-            )
-        for res in set(requests) & set(limits):
-            req, lim = parse_quantity(requests[res]), parse_quantity(limits[res])
-            if req is not None and lim is not None and req > lim:
-                raise _StepError(
-                    "InvalidStep",
-                    f"{label}: {res} request {requests[res]} is above its limit {limits[res]}",
-                )
-        return _replace(base, container=container, requests=requests, limits=limits)
-    return _replace(base, container=container)
-
-
-def _replace(step: ResolvedStep, **changes: Any) -> ResolvedStep:
-    return replace(step, **changes)
+    """The step's arguments, checked by its action (the catalog knows each one's bounds)."""
+    kind = CATALOG[step.action]
+    given = StepInput(i, step.display_name(i), step.action, step.with_, params, timeout)
+    return ResolvedStep(i, given.name, step.action, kind.resolve(given))
 
 
 def resolve(playbook: PlaybookSpec, given: Mapping[str, Any]) -> ResolvedPlan | Refusal:
@@ -447,7 +234,7 @@ def resolve(playbook: PlaybookSpec, given: Mapping[str, Any]) -> ResolvedPlan | 
     for i, step in enumerate(playbook.steps):
         try:
             steps.append(_resolve_step(i, step, params, timeout))
-        except _StepError as e:
+        except StepError as e:
             return Refusal(e.reason, e.message)
     return ResolvedPlan(parameters=params, steps=tuple(steps))
 
@@ -504,21 +291,11 @@ def preflight(
     return Preflight(playbook=spec, node=node_spec, target=target, plan=plan)
 
 
-_STATEFULSET_ACTIONS = {
-    Action.SCALE,
-    Action.ROLLOUT_RESTART,
-    Action.SET_RESOURCES,
-    Action.DELETE_PODS,
-    Action.CORDON_NODE,
-    Action.WAIT,
-}
-
-
 def _unsupported(target: Target, plan: ResolvedPlan) -> Refusal | None:
     if target.kind != "StatefulSet":
         return None
     for step in plan.steps:
-        if step.action not in _STATEFULSET_ACTIONS:
+        if not CATALOG[step.action].statefulset:
             return Refusal(
                 "UnsupportedAction",
                 f"step {step.index + 1} ({step.name}): {step.action.value} is not supported "

@@ -30,8 +30,15 @@ def _containers(template: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def take(obj: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
-    """A snapshot of a Deployment or StatefulSet (camelCase dict as the API returns it)."""
+HELD = "held"
+"""What actions need kept beyond the workload to be undone, per action (e.g. an HPA's bounds)."""
+
+
+def take(
+    obj: Mapping[str, Any], kind: str | None = None, held: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A snapshot of a Deployment or StatefulSet (camelCase dict as the API returns it), with
+    what the plan's actions hold (`ActionKind.hold`) under `held`."""
     obj = normalize(obj)
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
@@ -53,6 +60,8 @@ def take(obj: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
     }
     if kind == "Deployment":
         out["paused"] = bool(spec.get("paused", False))
+    if held:
+        out[HELD] = normalize(dict(held))
     return out
 
 
@@ -120,4 +129,8 @@ def summary(snapshot: Mapping[str, Any]) -> str:
         parts.append(f"images {images}")
     if snapshot.get("revision"):
         parts.append(f"revision {snapshot['revision']}")
+    for action, kept in sorted((snapshot.get(HELD) or {}).items()):
+        parts.append(
+            f"for {action}: " + ", ".join(f"{k} {v}" for k, v in sorted(kept.items()) if k != "uid")
+        )
     return ", ".join(parts)

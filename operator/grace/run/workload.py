@@ -7,8 +7,9 @@ leads to the target's uid.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from kubernetes import client
 
@@ -59,6 +60,7 @@ class Workload:
         self.namespace = namespace
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
+        self.autoscaling = client.AutoscalingV2Api(api_client)
 
     @property
     def ref(self) -> str:
@@ -145,6 +147,52 @@ class Workload:
             raise
         return True
 
+    def evict_pod(self, name: str, uid: str) -> tuple[Literal["evicted", "gone", "refused"], str]:
+        """Ask the Eviction API to evict exactly that pod (by uid). "refused" carries the API's
+        reason (a PodDisruptionBudget that allows no disruption now); nothing is forced."""
+        body = client.V1Eviction(
+            metadata=client.V1ObjectMeta(name=name, namespace=self.namespace),
+            delete_options=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+        )
+        try:
+            self.core.create_namespaced_pod_eviction(name, self.namespace, body)
+        except client.ApiException as e:
+            if e.status in (404, 409):
+                return "gone", ""
+            if e.status == 429:
+                return "refused", _api_message(e)
+            raise
+        return "evicted", ""
+
+    # ------------------------------------------------------------ the target's autoscaler
+
+    def autoscalers(self) -> list[dict[str, Any]]:
+        """HorizontalPodAutoscalers whose scaleTargetRef is the target."""
+        items = self.autoscaling.list_namespaced_horizontal_pod_autoscaler(self.namespace).items
+        return [
+            hpa
+            for hpa in map(self._dict, items)
+            if (hpa.get("spec") or {}).get("scaleTargetRef", {}).get("kind") == self.target.kind
+            and hpa["spec"]["scaleTargetRef"].get("name") == self.target.name
+        ]
+
+    def read_autoscaler(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self._dict(
+                self.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, self.namespace)
+            )
+        except client.ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def set_autoscaler_bounds(self, name: str, uid: str, minimum: int, maximum: int) -> None:
+        """Set minReplicas/maxReplicas of that HPA, failing if it was replaced."""
+        body = {"metadata": {"uid": uid}, "spec": {"minReplicas": minimum, "maxReplicas": maximum}}
+        self.autoscaling.patch_namespaced_horizontal_pod_autoscaler(
+            name, self.namespace, body, _content_type=STRATEGIC_MERGE
+        )
+
     # ------------------------------------------------------------ nodes running the target's pods
 
     def nodes(self) -> list[dict[str, Any]]:
@@ -162,3 +210,11 @@ class Workload:
         """Cordon (True) or uncordon (False) that node, failing if it was replaced."""
         body = {"metadata": {"uid": uid}, "spec": {"unschedulable": value}}
         self.core.patch_node(name, body, _content_type=STRATEGIC_MERGE)
+
+
+def _api_message(e: Exception) -> str:
+    """The `message` of a Kubernetes Status in an API error body, else its reason."""
+    try:
+        return str(json.loads(getattr(e, "body", "") or "{}").get("message") or "")
+    except ValueError:
+        return str(getattr(e, "reason", "") or e)

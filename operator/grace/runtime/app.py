@@ -21,7 +21,7 @@ from grace.govern.policy import PolicyBundle
 from grace.learn import Learner
 from grace.ledger import ConfigMapStore, ConfigMapWitness, FileStore, Ledger, Signer
 from grace.ledger.keys import KeyFileError
-from grace.run.actions import ActionExecutor
+from grace.run.actions.executor import ActionExecutor
 from grace.runtime import metrics
 from grace.runtime.approvals import ApprovalDesk
 from grace.runtime.budget import Slots
@@ -198,13 +198,12 @@ def build(config: OperatorConfig, preflight: Preflight) -> Runtime:
     )
 
 
-def run(config: OperatorConfig) -> int:
-    """Run the operator until SIGINT/SIGTERM; returns the process exit code."""
+def run(config: OperatorConfig, registry: kopf.OperatorRegistry) -> int:
+    """Run the operator with the handlers in `registry` until SIGINT/SIGTERM; the exit code."""
     preflight = Preflight.check(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = build(config, preflight)
     metrics.APPROVALS_PENDING.set_function(lambda: len(runtime.approvals.pending))
-    import grace.handlers  # noqa: F401  (registers the handlers with kopf)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -229,6 +228,7 @@ def run(config: OperatorConfig) -> int:
                 clusterwide=not config.namespaces,
                 namespaces=config.namespaces,
                 memo=runtime,
+                registry=registry,
                 standalone=True,
                 stop_flag=stop,
             )

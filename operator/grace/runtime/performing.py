@@ -58,8 +58,10 @@ async def perform(
     if isinstance(effect, Inspect):
         return Inspected(await asyncio.to_thread(ex.read, effect.target, effect.namespace))
     if isinstance(effect, TakeSnapshot):
-        obj = await asyncio.to_thread(ex.read, effect.target, effect.namespace)
-        return Snapshotted(obj, await sample(rt, node_raw, effect.signals))
+        obj, held = await asyncio.to_thread(
+            ex.hold, effect.target, effect.namespace, effect.actions
+        )
+        return Snapshotted(obj, await sample(rt, node_raw, effect.signals), held)
     if isinstance(effect, PrepareStep):
         try:
             intent = await asyncio.to_thread(
@@ -80,7 +82,7 @@ async def perform(
     if isinstance(effect, Restore):
         try:
             live = await asyncio.to_thread(
-                ex.restore, effect.snapshot, effect.target, effect.namespace, effect.uncordon
+                ex.restore, effect.snapshot, effect.target, effect.namespace, effect.undo
             )
             return Restored(live)
         except ActionRefusedError as e:

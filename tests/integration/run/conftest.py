@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from grace.api.healthnode import Target
-from grace.run.actions import ActionExecutor
+from grace.run.actions.executor import ActionExecutor
 from tests.support.kube import wait_for
 
 Deploy = Callable[..., Target]
@@ -88,3 +88,45 @@ def uncordon_all(core: client.CoreV1Api) -> Iterator[None]:
     for n in core.list_node().items:
         if n.spec.unschedulable and n.metadata.name not in before:
             core.patch_node(n.metadata.name, {"spec": {"unschedulable": False}})
+
+
+def autoscale(api: Any, namespace: str, name: str = "web", low: int = 1, high: int = 3) -> None:
+    """A HorizontalPodAutoscaler for that Deployment (no metrics here: it only keeps bounds)."""
+    client.AutoscalingV2Api(api).create_namespaced_horizontal_pod_autoscaler(
+        namespace,
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "minReplicas": low,
+                "maxReplicas": high,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 80},
+                        },
+                    }
+                ],
+            },
+        },
+    )
+
+
+def protect(api: Any, namespace: str, min_available: int, name: str = "web") -> None:
+    """A PodDisruptionBudget over the Deployment's pods, once the API server enforces it."""
+    policy = client.PolicyV1Api(api)
+    policy.create_namespaced_pod_disruption_budget(
+        namespace,
+        {
+            "metadata": {"name": name},
+            "spec": {"minAvailable": min_available, "selector": {"matchLabels": {"app": name}}},
+        },
+    )
+
+    def observed() -> Any:
+        pdb = policy.read_namespaced_pod_disruption_budget(name, namespace)
+        return pdb if (pdb.status and pdb.status.observed_generation) else None
+
+    wait_for(f"PodDisruptionBudget {name} observed", observed, timeout=60)

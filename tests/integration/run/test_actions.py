@@ -10,9 +10,9 @@ from kubernetes import client
 from grace.api.healthnode import Target
 from grace.api.playbook import Action
 from grace.run import snapshot
-from grace.run.actions import ActionExecutor, ActionRefusedError
-from grace.run.intents import RESTARTED_AT_ANNOTATION
-from grace.run.params import ResolvedStep
+from grace.run.actions import ActionRefusedError, ResolvedStep
+from grace.run.actions.executor import ActionExecutor
+from grace.run.actions.rollout_restart import RESTARTED_AT_ANNOTATION
 from tests.integration.run.conftest import Deploy, available
 from tests.support.kube import wait_for
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.cluster
 
 
 def step(action: Action, **args: Any) -> ResolvedStep:
-    return ResolvedStep(index=0, name=f"1-{action.value}", action=action, **args)
+    return ResolvedStep.of(action, **args)
 
 
 def owned_replica_sets(apps: client.AppsV1Api, namespace: str, name: str) -> list[Any]:
@@ -198,6 +198,7 @@ def test_snapshot_restore_undoes_every_change(
     hold = snapshot.take(snap)
 
     cordoned: list[str] = []
+    intents: list[dict[str, Any]] = []
     for s in (
         step(Action.SCALE, replicas=4),
         step(Action.ROLLOUT_RESTART),
@@ -206,11 +207,12 @@ def test_snapshot_restore_undoes_every_change(
     ):
         intent = executor.prepare(s, target, namespace)
         cordoned += [n["name"] for n in intent.get("nodes", [])]
+        intents.append(intent)
         assert executor.execute(intent, target, namespace).phase == "Succeeded"
     changed = executor.read(target, namespace)
     assert changed is not None and not snapshot.matches(hold, changed)
 
-    live = executor.restore(hold, target, namespace, uncordon=cordoned)
+    live = executor.restore(hold, target, namespace, undo=intents)
 
     assert snapshot.matches(hold, live), snapshot.differences(hold, live)
     d = available(apps, namespace, "web", 2)

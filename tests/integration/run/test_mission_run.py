@@ -12,7 +12,8 @@ import pytest
 from kubernetes import client
 
 from grace.api.mission import Decision, Mission, MissionPhase, StepPhase, VerificationOutcome
-from grace.run.actions import ActionExecutor, ActionRefusedError
+from grace.run.actions import ActionRefusedError
+from grace.run.actions.executor import ActionExecutor
 from grace.run.effects import (
     AskPolicy,
     Effect,
@@ -35,7 +36,7 @@ from grace.run.effects import (
 )
 from grace.run.machine import advance
 from grace.run.verify import Reading
-from tests.integration.run.conftest import Deploy, available
+from tests.integration.run.conftest import Deploy, autoscale, available, protect
 
 pytestmark = pytest.mark.cluster
 
@@ -89,7 +90,8 @@ class Handler:
             self.asked = True
             return None
         if isinstance(e, TakeSnapshot):
-            return Snapshotted(x.read(e.target, e.namespace))
+            obj, held = x.hold(e.target, e.namespace, e.actions)
+            return Snapshotted(obj, {}, held)
         if isinstance(e, PrepareStep):
             try:
                 return Prepared(e.index, x.prepare(e.step, e.target, e.namespace))
@@ -102,7 +104,7 @@ class Handler:
             return Sampled(next(self.samples))
         if isinstance(e, Restore):
             try:
-                return Restored(x.restore(e.snapshot, e.target, e.namespace, e.uncordon))
+                return Restored(x.restore(e.snapshot, e.target, e.namespace, e.undo))
             except ActionRefusedError as err:
                 return Restored(None, error=str(err))
         raise AssertionError(f"unexpected effect {e}")
@@ -162,9 +164,54 @@ def test_a_restarted_operator_does_not_repeat_a_finished_step(
 
     assert m.status.phase is MissionPhase.SUCCEEDED
     assert "already restarted" in (m.status.steps[0].message or "")
+    available(apps, namespace, "web", 1)  # the restart's ReplicaSet exists once it rolled out
     owned = [
         rs
         for rs in apps.list_namespaced_replica_set(namespace, label_selector="app=web").items
         if rs.metadata.owner_references[0].name == "web"
     ]
     assert len(owned) == 2, "one restart, one new ReplicaSet"
+
+
+def test_an_eviction_a_disruption_budget_refuses_is_reported_on_the_mission_not_forced(
+    deploy: Deploy, executor: ActionExecutor, api: Any, core: client.CoreV1Api, namespace: str
+) -> None:
+    deploy(replicas=2)
+    protect(api, namespace, min_available=2)
+    pods = {p.metadata.uid for p in core.list_namespaced_pod(namespace).items}
+    playbook = {"steps": [{"action": "evictPods", "with": {"count": 1}}], "verify": VERIFY}
+
+    m = Handler(executor, itertools.repeat(HEALTHY)).run(new_mission(namespace), playbook)
+
+    step = m.status.steps[0]
+    assert step.phase is StepPhase.FAILED
+    assert "eviction refused" in (step.message or "")
+    assert "violate the pod's disruption budget" in (step.message or "")  # the API's reason
+    assert m.status.phase is MissionPhase.ROLLED_BACK, m.status.message
+    assert any("eviction refused" in (e.message or "") for e in m.status.timeline)
+    live = core.list_namespaced_pod(namespace).items
+    assert {p.metadata.uid for p in live if p.metadata.deletion_timestamp is None} == pods
+
+
+def test_a_failed_scale_hpa_mission_restores_the_bounds_from_the_snapshot(
+    deploy: Deploy, executor: ActionExecutor, api: Any, namespace: str
+) -> None:
+    deploy(replicas=1)
+    autoscale(api, namespace, low=1, high=3)
+    playbook = {
+        "parameters": [{"name": "most", "type": "integer", "minimum": 2, "maximum": 8}],
+        "steps": [{"action": "scaleHPA", "with": {"maxReplicas": "${most}"}}],
+        "verify": VERIFY,
+    }
+    mission = new_mission(namespace)
+    mission.spec.parameters = {"most": 8}
+
+    m = Handler(executor, itertools.repeat(BROKEN)).run(mission, playbook)
+
+    assert m.status.steps[0].phase is StepPhase.SUCCEEDED, m.status.steps[0].message
+    assert "maxReplicas 8" in (m.status.steps[0].message or "")
+    assert m.status.snapshot is not None
+    assert m.status.snapshot["held"]["scaleHPA"]["maxReplicas"] == 3
+    assert m.status.phase is MissionPhase.ROLLED_BACK, m.status.message
+    spec = client.AutoscalingV2Api(api).read_namespaced_horizontal_pod_autoscaler("web", namespace)
+    assert (spec.spec.min_replicas, spec.spec.max_replicas) == (1, 3)

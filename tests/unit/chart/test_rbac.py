@@ -34,6 +34,8 @@ def _targets(scope: str) -> list[tuple[str, str, str]]:
         (scope, "apps/statefulsets", "get patch"),
         (scope, "apps/replicasets", "list"),
         (scope, "core/pods", "get list delete"),
+        (scope, "core/pods/eviction", "create"),
+        (scope, "autoscaling/horizontalpodautoscalers", "get list patch"),
     ]
 
 
@@ -120,7 +122,9 @@ def test_invariants_hold_for_every_shape(values: dict[str, Any]) -> None:
         assert g.resource != "secrets", f"the signing key is a mounted file, not an API read: {g}"
         assert g.verb not in ("impersonate", "escalate", "bind", "approve", "sign"), str(g)
         sub = g.resource.partition("/")[2]
-        assert sub in ("", "status"), f"subresource beyond status (exec, attach, proxy...): {g}"
+        assert sub in ("", "status") or (g.resource, g.verb) == ("pods/eviction", "create"), (
+            f"subresource beyond status and evictions (exec, attach, proxy...): {g}"
+        )
         if g.verb in WRITE_VERBS:
             assert _write_allowed(g), f"write outside GRACE's kinds and playbook targets: {g}"
     # Only pods (deletePods), GRACE's own Leases and finished Missions (TTL) are ever deleted;
@@ -149,6 +153,8 @@ def _write_allowed(g: Grant) -> bool:
         ("apps", "statefulsets"): {"patch"},
         ("", "pods"): {"delete"},
         ("", "nodes"): {"patch"},
+        ("", "pods/eviction"): {"create"},
+        ("autoscaling", "horizontalpodautoscalers"): {"patch"},
     }
     if (g.group, g.resource) == ("", "configmaps"):
         # the ledger's segments and witnessed checkpoints: namespaced, never cluster-wide

@@ -13,6 +13,7 @@ import pytest
 
 from grace.api.healthnode import HealthNode
 from grace.cli import learning_cmd as cmd
+from grace.cli.main import main as grace_main
 from grace.cli.table import render
 
 EXPOSITION = """\
@@ -263,7 +264,7 @@ def metrics_url() -> Iterator[str]:
 
 
 def run(argv: list[str]) -> int:
-    return cmd.main(argv)
+    return grace_main(argv)
 
 
 def test_grace_stats_prints_the_endpoints_counters(

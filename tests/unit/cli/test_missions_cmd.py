@@ -11,6 +11,7 @@ import pytest
 
 from grace.api.mission import Mission
 from grace.cli import missions_cmd as cmd
+from grace.cli.main import main as grace_main
 
 NOW = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
 
@@ -280,7 +281,7 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> FixedMissions:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cmd.main(["missions", *argv])
+    code = grace_main(["missions", *argv])
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -67,6 +67,7 @@ def test_input_carries_the_resources_and_their_learning() -> None:
     assert wire["mission"]["parameters"] == {"replicas": 6}
     assert wire["playbook"]["parameters"][0]["maximum"] == 20
     assert wire["playbook"]["requireApprovalForGitOps"] is True
+    assert wire["playbook"]["actions"] == ["scale"]
     assert wire["healthNode"] == {
         "name": "checkout",
         "namespace": "shop",

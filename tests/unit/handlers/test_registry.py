@@ -1,14 +1,25 @@
-"""What the operator registers with kopf: the handlers exist and none puts a finalizer."""
+"""What the operator registers with kopf: the handlers exist, none puts a finalizer, and
+importing the handlers registers nothing (the entry point does)."""
 
 from __future__ import annotations
 
 import kopf
 
+from grace.handlers import register
+
 
 def test_daemons_are_registered_without_finalizers() -> None:
-    import grace.handlers  # noqa: F401
+    registry = register(kopf.OperatorRegistry())
 
-    handlers = kopf.get_default_registry()._spawning.get_all_handlers()
-    names = {h.id for h in handlers}
-    assert {"watch_health", "run_mission"} <= names
+    handlers = registry._spawning.get_all_handlers()
+    assert {h.id for h in handlers} == {"watch_health", "run_mission"}
     assert all(h.requires_finalizer is False for h in handlers)
+    assert {h.selector.any_name for h in handlers} == {"healthnodes", "missions"}
+    assert len(registry._activities.get_all_handlers()) == 2  # startup, cleanup
+
+
+def test_importing_the_handlers_registers_nothing() -> None:
+    assert not any(
+        h.id in ("watch_health", "run_mission")
+        for h in kopf.get_default_registry()._spawning.get_all_handlers()
+    )

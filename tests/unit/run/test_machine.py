@@ -27,6 +27,7 @@ from grace.run.effects import (
     Restore,
     Restored,
     StepResult,
+    TakeSnapshot,
 )
 from grace.run.machine import advance
 from tests.unit.run.world import (
@@ -106,7 +107,7 @@ def test_parameters_reach_the_step_the_executor_prepares() -> None:
     w = World(mission(replicas=8), samples=itertools.repeat(HEALTHY))
     w.run()
     prepare = next(e for e in w.effects if isinstance(e, PrepareStep))
-    assert prepare.step.replicas == 8
+    assert prepare.step.args.replicas == 8
     assert prepare.target.name == "checkout" and prepare.namespace == "shop"
 
 
@@ -331,12 +332,25 @@ def test_abort_before_the_run_changes_nothing() -> None:
     assert kinds(w.effects) == ["Finish"]
 
 
-def test_a_rollback_uncordons_the_nodes_the_mission_cordoned() -> None:
+def test_a_rollback_hands_the_executor_every_started_step_to_undo() -> None:
     steps = [{"action": "cordonNode"}, {"action": "scale", "with": {"replicas": 2}}]
     w = World(mission(), playbook=playbook(steps=steps), samples=itertools.repeat(BROKEN))
     w.run()
     restore = next(e for e in w.effects if isinstance(e, Restore))
-    assert restore.uncordon == ("node-1",)
+    assert [i["action"] for i in restore.undo] == ["cordonNode", "scale"]
+    assert restore.undo[0]["nodes"] == [{"name": "node-1", "uid": "n1"}]
+
+
+def test_the_snapshot_keeps_what_the_plans_actions_hold() -> None:
+    steps = [{"action": "scaleHPA", "with": {"maxReplicas": 9}}]
+    held = {"scaleHPA": {"name": "web", "uid": "h1", "minReplicas": 2, "maxReplicas": 4}}
+    w = World(
+        mission(), playbook=playbook(steps=steps), held=held, samples=itertools.repeat(HEALTHY)
+    )
+    m = w.run()
+    ask = next(e for e in w.effects if isinstance(e, TakeSnapshot))
+    assert ask.actions == ("scaleHPA",)
+    assert m.status.snapshot is not None and m.status.snapshot["held"] == held
 
 
 # ---------------------------------------------------------------- dry run
@@ -416,7 +430,7 @@ def test_an_edited_playbook_does_not_change_an_accepted_plan() -> None:
         steps=[{"name": "scale-out", "action": "scale", "with": {"replicas": 1}}],
     )
     again = w.advance(None)
-    assert isinstance(again.effect, PrepareStep) and again.effect.step.replicas == 5
+    assert isinstance(again.effect, PrepareStep) and again.effect.step.args.replicas == 5
 
 
 def test_a_wait_step_is_asked_again_after_its_retry_delay() -> None:

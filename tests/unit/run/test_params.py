@@ -43,12 +43,12 @@ def test_defaults_are_applied_and_references_substituted() -> None:
     plan = resolve(PlaybookSpec.model_validate(playbook()), {})
     assert isinstance(plan, ResolvedPlan)
     assert plan.parameters == {"replicas": 3, "size": "small"}
-    assert plan.steps == (ResolvedStep(index=0, name="1-scale", action=Action.SCALE, replicas=3),)
+    assert plan.steps == (ResolvedStep.of(Action.SCALE, replicas=3),)
 
 
 def test_given_parameters_override_defaults() -> None:
     plan = resolve(PlaybookSpec.model_validate(playbook()), {"replicas": 7})
-    assert isinstance(plan, ResolvedPlan) and plan.steps[0].replicas == 7
+    assert isinstance(plan, ResolvedPlan) and plan.steps[0].args.replicas == 7
 
 
 @pytest.mark.parametrize(
@@ -176,4 +176,4 @@ def test_a_resolved_step_survives_its_trip_through_the_mission_status() -> None:
     plan = resolve(PlaybookSpec.model_validate(raw), {})
     assert isinstance(plan, ResolvedPlan)
     assert tuple(ResolvedStep.from_wire(s.wire()) for s in plan.steps) == plan.steps
-    assert plan.steps[1].duration == 30.0
+    assert plan.steps[1].args.duration == 30.0

@@ -128,6 +128,7 @@ class World:
     approver: Callable[[OpenApproval], ApprovalStatus | None] = lambda ask: None
     samples: Iterator[dict[str, Reading]] = field(default_factory=lambda: iter(()))
     baseline: dict[str, Reading] = field(default_factory=lambda: {"error-rate": 0.08})
+    held: dict[str, Any] = field(default_factory=dict)
     step_result: Callable[[ExecuteStep], StepResult] = lambda e: StepResult(
         "Succeeded", f"did {e.intent['action']}", True
     )
@@ -177,7 +178,7 @@ class World:
                 raise AssertionError(f"nobody answers approval {effect}")
             return None
         if isinstance(effect, TakeSnapshot):
-            return Snapshotted(copy.deepcopy(self.target), dict(self.baseline))
+            return Snapshotted(copy.deepcopy(self.target), dict(self.baseline), dict(self.held))
         if isinstance(effect, PrepareStep):
             intent: dict[str, Any] = {
                 "action": effect.step.action.value,
@@ -189,9 +190,11 @@ class World:
                     "uid": "uid-1",
                 },
                 "plan": effect.step.wire(),
+                **effect.step.args.wire(),
             }
-            if effect.step.duration is not None:
-                until = self.now + timedelta(seconds=effect.step.duration)
+            duration = getattr(effect.step.args, "duration", None)
+            if duration is not None:
+                until = self.now + timedelta(seconds=duration)
                 intent["deadline"] = until.strftime("%Y-%m-%dT%H:%M:%SZ")
             if effect.step.action.value == "cordonNode":
                 intent["nodes"] = [{"name": "node-1", "uid": "n1"}]
