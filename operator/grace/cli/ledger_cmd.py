@@ -197,7 +197,7 @@ def _verify(args: argparse.Namespace) -> int:
     # witness first: a checkpoint is witnessed only after its entries are stored, so whatever
     # the witness holds is already in the ledger read next (no false "truncated" in a race)
     witnessed = _witnessed(args)
-    log = _read(args)
+    log = _read(args, deferred=True)
     report = verify_log(log, keyring, witnessed=witnessed, origin=args.origin)
     if args.json:
         print(
@@ -314,16 +314,17 @@ def _keygen(args: argparse.Namespace) -> int:
 # -- input -------------------------------------------------------------------------------------
 
 
-def _read(args: argparse.Namespace) -> ParsedLog:
+def _read(args: argparse.Namespace, *, deferred: bool = False) -> ParsedLog:
+    """`deferred` only for verify: see `records.parse_lines`."""
     if args.from_cluster == (args.file is not None):
         raise UsageError("give either a FILE or --from-cluster")
     if args.file is not None:
         try:
-            return parse_lines(args.file.read_bytes())
+            return parse_lines(args.file.read_bytes(), deferred=deferred)
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc}") from exc
     store = ConfigMapStore(_core_api(args.context), args.ledger_namespace, prefix=args.prefix)
-    return parse_segments(store.segments())
+    return parse_segments(store.segments(), deferred=deferred)
 
 
 def _witnessed(args: argparse.Namespace) -> list[Checkpoint]:
