@@ -7,7 +7,7 @@ what matters is which decisions can still be trusted (everything before it) and 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from grace.ledger.entry import (
     GENESIS_HASH,
@@ -43,6 +43,10 @@ class VerifyReport:
     checkpoints_checked: int
     problems: tuple[Problem, ...] = ()
     notes: tuple[str, ...] = ()
+    witnessed_matching: int = 0
+    """Witnessed checkpoints of this log (right origin, trusted key, valid signature)."""
+    unproven: tuple[str, ...] = ()
+    """What this run could not prove (said in the output, so that "ok" is never more than it is)."""
 
     def summary(self) -> str:
         if self.ok:
@@ -50,7 +54,58 @@ class VerifyReport:
                 f"ok: {_count(self.checked, 'entry', 'entries')} and "
                 f"{_count(self.checkpoints_checked, 'checkpoint', 'checkpoints')} verified"
             )
+        if self.first_bad_seq is None:
+            return f"FAILED: {self.problem}"
         return f"TAMPERED at seq {self.first_bad_seq}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the auditor expects to find, beyond a chain without faults."""
+
+    source: str
+    """Where the ledger was read from, for messages ("ledger.jsonl", "namespace grace-system")."""
+    witness_named: bool
+    """A witness (file or namespace) was given: it must hold checkpoints of this log."""
+    allow_empty: bool = False
+
+
+def judge(
+    report: VerifyReport, entries: int, checkpoints: int, expect: Expectation
+) -> VerifyReport:
+    """A clean chain is not yet "ok": nothing at all where a ledger was expected, or a named
+    witness that holds none of this log's checkpoints, is a failure (a typo in a CronJob, or a
+    ledger deleted wholesale, must not stay green); and without a witness the report says that
+    a cut-off tail could not be ruled out."""
+    if not report.ok:
+        return report
+    failure = ""
+    if entries == 0 and checkpoints == 0 and not expect.allow_empty:
+        failure = (
+            f"no ledger entries in {expect.source}: a ledger was expected there (wrong file, "
+            "namespace or prefix, or the ledger was deleted); pass --allow-empty if none is "
+            "expected yet"
+        )
+    elif expect.witness_named and checkpoints and not report.witnessed_matching:
+        failure = (
+            f"the witness holds none of this ledger's checkpoints though {expect.source} holds "
+            f"{_count(checkpoints, 'checkpoint', 'checkpoints')}: the wrong witness was named, "
+            "or its checkpoints were removed"
+        )
+    unproven = list(report.unproven)
+    if not expect.witness_named and entries:
+        unproven.append(
+            "the tail is complete: without a witness (--witness-namespace or --witness), the "
+            "newest entries could have been cut off together with their checkpoints unnoticed"
+        )
+    if entries == 0 and not failure:
+        unproven.append(f"anything at all: {expect.source} holds no entries (--allow-empty)")
+    return replace(
+        report,
+        ok=not failure,
+        problem=failure or report.problem,
+        unproven=tuple(unproven),
+    )
 
 
 def verify_log(
@@ -70,15 +125,7 @@ def verify_log(
     )
     if log.torn_tail:
         note = f"ignored an incomplete last line ({len(log.torn_tail)} bytes): never acknowledged"
-        report = VerifyReport(
-            report.ok,
-            report.first_bad_seq,
-            report.problem,
-            report.checked,
-            report.checkpoints_checked,
-            report.problems,
-            (*report.notes, note),
-        )
+        report = replace(report, notes=(*report.notes, note))
     return report
 
 
@@ -140,11 +187,12 @@ def verify(
         )
 
     checked = len(checkpoints) + len(witnessed)
+    matching = len(valid_witness)
     if not problems:
-        return VerifyReport(True, None, "", good, checked, (), tuple(notes))
+        return VerifyReport(True, None, "", good, checked, (), tuple(notes), matching)
     first = min(problems, key=lambda p: p.seq)
     return VerifyReport(
-        False, first.seq, first.message, good, checked, tuple(problems), tuple(notes)
+        False, first.seq, first.message, good, checked, tuple(problems), tuple(notes), matching
     )
 
 
