@@ -8,6 +8,10 @@ body is decoded back to Prometheus's own `error` text, e.g. "1:5: parse error: .
 
 Never raises for a query: a bad query is an Error the user must fix, no answer at all is
 Unreachable (a distinct outcome: the node is Unknown, nothing is Prometheus's verdict).
+
+Identical queries asked within a short window (`max_age`, see `grace.detect.sharing`) are sent
+once: the first asker's request serves everyone who asks the same text meanwhile or while it is
+in flight. Only real requests reach `on_query` (and the operator's PromQL metrics).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +33,7 @@ from urllib3.util.retry import Retry
 
 from grace.api.healthnode import Signal
 from grace.detect.sample import Error, NoData, Sample, Unreachable, Value, sample_of
+from grace.detect.sharing import MAX_SHARE_SECONDS, Fetched, normalized, reusable
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,19 @@ class PrometheusSource:
         disable_ssl: bool = False,
         on_query: Callable[[QueryRecord], None] | None = None,
         connect: PrometheusConnect | None = None,
+        sharing: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.on_query = on_query
         self.last_query: QueryRecord | None = None
+        self.sharing = sharing
+        self.shared = 0
+        """Answers handed out again instead of asking Prometheus (a counter)."""
+        self._answers: dict[str, Fetched] = {}
+        self._in_flight: dict[str, threading.Event] = {}
+        self._answers_lock = threading.Lock()
+        self._inserts = 0
         self._connect = connect or PrometheusConnect(
             url=self.url,
             headers=dict(headers or {}),
@@ -72,8 +86,47 @@ class PrometheusSource:
     def close(self) -> None:
         self._connect.close()
 
-    def query(self, promql: str) -> Sample:
-        """One instant query; the time it took is reported to `on_query` and `last_query`."""
+    def query(self, promql: str, max_age: float = 0.0) -> Sample:
+        """One instant query; an identical one asked at most `max_age` seconds ago (or still in
+        flight) is shared instead of sent again. 0 asks fresh."""
+        if max_age <= 0 or not self.sharing:
+            return self._ask(promql)
+        key = normalized(promql)
+        while True:
+            with self._answers_lock:
+                fetched = self._answers.get(key)
+                if reusable(fetched, time.monotonic(), max_age):
+                    assert fetched is not None
+                    self.shared += 1
+                    return fetched.sample
+                flight = self._in_flight.get(key)
+                if flight is None:
+                    flight = self._in_flight[key] = threading.Event()
+                    break
+            # another thread is asking the same right now: wait for its answer, then look again
+            flight.wait(self.timeout + 1.0)
+        asked_at = time.monotonic()
+        sample: Sample = Unreachable("query was interrupted")
+        try:
+            sample = self._ask(promql)
+        finally:
+            with self._answers_lock:
+                self._answers[key] = Fetched(sample, asked_at)
+                del self._in_flight[key]
+                self._forget_old(asked_at)
+            flight.set()
+        return sample
+
+    def _forget_old(self, now: float) -> None:
+        """Drop answers nobody can reuse any more (queries of deleted nodes), now and then."""
+        self._inserts += 1
+        if self._inserts % 1024:
+            return
+        for key in [k for k, f in self._answers.items() if now - f.asked_at > MAX_SHARE_SECONDS]:
+            del self._answers[key]
+
+    def _ask(self, promql: str) -> Sample:
+        """One real request; the time it took is reported to `on_query` and `last_query`."""
         started = time.monotonic()
         sample = self._query(promql)
         record = QueryRecord(promql, sample, time.monotonic() - started)
@@ -82,11 +135,12 @@ class PrometheusSource:
             self.on_query(record)
         return sample
 
-    def sample(self, signals: Sequence[Signal]) -> dict[str, Sample]:
+    def sample(self, signals: Sequence[Signal], max_age: float = 0.0) -> dict[str, Sample]:
         """One round for a HealthNode: every signal's query, by signal name.
 
         Once Prometheus is unreachable the remaining signals are not tried: they share the
-        verdict, and a dead server costs one timeout per round, not one per signal.
+        verdict, and a dead server costs one timeout per round, not one per signal. `max_age`
+        lets identical queries of other nodes be shared (see `query`).
         """
         out: dict[str, Sample] = {}
         down: Unreachable | None = None
@@ -94,7 +148,7 @@ class PrometheusSource:
             if down is not None:
                 out[sig.name] = down
                 continue
-            result = self.query(sig.query)
+            result = self.query(sig.query, max_age)
             out[sig.name] = result
             if isinstance(result, Unreachable):
                 down = result

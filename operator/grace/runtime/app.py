@@ -99,7 +99,10 @@ def build(config: OperatorConfig) -> Runtime:
             metrics.PROMQL_ERRORS.labels(kind=kind).inc()
 
     prometheus = PrometheusSource(
-        config.prometheus_url, timeout=config.prometheus_timeout, on_query=on_query
+        config.prometheus_url,
+        timeout=config.prometheus_timeout,
+        on_query=on_query,
+        sharing=not config.no_query_sharing,
     )
     bundle = PolicyBundle.load(config.policy_dir)
     engine = make_engine(config.policy_engine, opa_url=config.opa_url, bundle=bundle)

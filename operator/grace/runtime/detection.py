@@ -18,6 +18,7 @@ from grace.api.healthnode import HealthNode, HealthNodeStatus, Mode, Phase
 from grace.api.mission import Mission
 from grace.api.playbook import Playbook
 from grace.detect.graph import GraphNode, HealthGraph, node_of
+from grace.detect.sharing import share_window, until_next_tick
 from grace.ledger import Subject
 from grace.propose.proposer import Proposal, incident_since, propose
 from grace.runtime import metrics
@@ -50,7 +51,8 @@ class NodeWatch:
                 log.exception("evaluating HealthNode %s/%s failed", self.namespace, self.name)
             metrics.DETECTION_LATENCY.observe(time.monotonic() - started)
             interval = parse_duration(node.spec.interval)
-            await stopped.wait(max(interval - (time.monotonic() - started), 0.05))
+            # on the interval's grid: nodes with one interval ask together and share queries
+            await stopped.wait(until_next_tick(time.time(), interval))
         self.rt.graph.get(self.namespace, {}).pop(self.name, None)
         self.rt.detector.forget((self.namespace, self.name))
 
@@ -68,7 +70,8 @@ class NodeWatch:
 
     async def evaluate(self, node: HealthNode) -> None:
         now = utcnow()
-        samples = await asyncio.to_thread(self.rt.prometheus.sample, node.spec.signals)
+        share = share_window(parse_duration(node.spec.interval))
+        samples = await asyncio.to_thread(self.rt.prometheus.sample, node.spec.signals, share)
         status = self.rt.detector.evaluate(node, samples, now, self.graph(node))
         status.incident_since = incident_since(node.status, status.phase, now)
         status = self.with_learning(node, status, now)
