@@ -71,7 +71,9 @@ class NodeWatch:
     async def evaluate(self, node: HealthNode) -> None:
         now = utcnow()
         share = share_window(parse_duration(node.spec.interval))
-        samples = await asyncio.to_thread(self.rt.prometheus.sample, node.spec.signals, share)
+        samples = await asyncio.to_thread(
+            self.rt.prometheus.sample, node.spec.signals, share, self.namespace
+        )
         status = self.rt.detector.evaluate(node, samples, now, self.graph(node))
         status.incident_since = incident_since(node.status, status.phase, now)
         status = self.with_learning(node, status, now)
