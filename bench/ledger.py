@@ -95,18 +95,18 @@ class FsyncCounter:
 
     def __init__(self) -> None:
         self.calls = 0
-        self._real = os.fsync
+        self._real = os.fdatasync
 
     def __enter__(self) -> FsyncCounter:
         def counting(fd: Any) -> None:
             self.calls += 1
             self._real(fd)
 
-        os.fsync = counting
+        os.fdatasync = counting
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.fsync = self._real
+        os.fdatasync = self._real
 
 
 def cpu_rate(count: int, work: Callable[[], object]) -> float:
