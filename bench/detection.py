@@ -774,7 +774,12 @@ class ScaleRun:
             "status_writes_per_min": round(rate("grace_status_writes_total", kind="HealthNode"), 2),
             "apiserver_healthnode_status_writes_per_min": round(api_rate("status"), 2),
             "apiserver_healthnode_other_writes_per_min": round(api_rate(""), 2),
-            "expected_evaluations_per_min": round(self.nodes * 60 / 15.0, 1),
+            # loops tick on the 15s grid of unix time: a short window holds a whole number of
+            # ticks, so what is due is nodes x ticks in it (not nodes x 4/min)
+            "expected_evaluations_per_min": round(
+                self.nodes * (int(end["wall"] // 15.0) - int(begin["wall"] // 15.0)) / minutes,
+                1,
+            ),
         }
         # The write policy refreshes every status at least every STALE_INTERVALS intervals
         # (lastEvaluated proves the detector alive): nothing is due before the first write
@@ -799,6 +804,7 @@ class ScaleRun:
     def _sample(self) -> dict[str, Any]:
         return {
             "t": time.monotonic(),
+            "wall": time.time(),
             "threads": cpu_seconds(self.operator.pid),
             "metrics": self.operator.metrics(),
             "apiserver": self.apiserver(),
@@ -850,7 +856,7 @@ def profile_detection(nodes: list[dict[str, Any]], top: int = 10) -> dict[str, A
     from grace.runtime.detection import NodeWatch
 
     class Answers:
-        def sample(self, signals: Any) -> dict[str, Value]:
+        def sample(self, signals: Any, *_: Any) -> dict[str, Value]:
             return {s.name: Value(0.2 if "latency" in s.name else 0.005) for s in signals}
 
     class Nowhere:
