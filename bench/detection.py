@@ -34,7 +34,9 @@
     group (one rule per node and signal, at the nodes' 15s), and the operator with
     --no-query-sharing. Reported per 1,000 HealthNodes, with PromQL requests/min before and
     after sharing. (b)'s nodes all ask the same two expressions (a fleet template): the best
-    case for sharing; the unshared window is what distinct expressions would cost.
+    case for sharing; the unshared window is what distinct expressions would cost. A fifth
+    window runs the same number of nodes of one template that varies the `namespace` label
+    over the 21 shops (42 distinct texts): what batching by label adds to sharing.
 
 Everything runs here and is stopped here, by pid, also on Ctrl-C: a private LocalCluster
 (etcd, kube-apiserver, controllers, KWOK) under /tmp, a real Prometheus and Alertmanager, the
@@ -407,7 +409,7 @@ def scale_bodies(plan: Plan) -> list[dict[str, Any]]:
     return [scale_node(i, spaces[i % len(spaces)]) for i in range(plan.nodes)]
 
 
-def scale_node(i: int, namespace: str) -> dict[str, Any]:
+def scale_node(i: int, namespace: str, asks: str = SCALE_NS) -> dict[str, Any]:
     """What the example's checkout declares, minus anomaly and forecast: two plain signals.
 
     Every node asks about the same (real) series of the shop in SCALE_NS, wherever it lives.
@@ -427,14 +429,14 @@ def scale_node(i: int, namespace: str) -> dict[str, Any]:
             "signals": [
                 {
                     "name": "error-rate",
-                    "query": error_ratio(f'="{SCALE_NS}"', "1m"),
+                    "query": error_ratio(f'="{asks}"', "1m"),
                     "degraded": {"above": 0.02},
                     "critical": {"above": 0.10},
                     "for": "30s",
                 },
                 {
                     "name": "latency-p95",
-                    "query": f'shop_request_latency_p95_seconds{{namespace="{SCALE_NS}",app="checkout"}}',
+                    "query": f'shop_request_latency_p95_seconds{{namespace="{asks}",app="checkout"}}',
                     "degraded": {"above": 0.5},
                     "critical": {"above": 2.0},
                     "for": "1m",
@@ -970,12 +972,23 @@ def recording_rules(bodies: list[dict[str, Any]]) -> dict[str, Any]:
     return {"name": "grace-bench-recording", "interval": "15s", "rules": rules}
 
 
+BATCH_NS = f"{SCALE_NS}-batch"
+
+
+def batch_bodies(plan: Plan, shops: list[str]) -> list[dict[str, Any]]:
+    """(b)'s nodes once more, in one namespace, each asking about one of the shops: a template
+    that varies the `namespace` label, so each signal has len(shops) distinct texts."""
+    return [scale_node(i, BATCH_NS, shops[i % len(shops)]) for i in range(plan.nodes)]
+
+
 def measure_prometheus_cost(
     plan: Plan,
     prometheus: PrometheusServer,
     scale: ScaleRun,
     restart: Callable[[tuple[str, ...]], ScaleRun],
     base_rules: list[dict[str, Any]],
+    batch: Callable[[], ScaleRun] | None = None,
+    shops: int = 1,
 ) -> dict[str, Any]:
     """(c): Prometheus' CPU and query load per 1,000 HealthNodes, four windows of equal length
     on the same Prometheus: GRACE sharing queries, nothing asking (what scraping and the shop's
@@ -998,6 +1011,13 @@ def measure_prometheus_cost(
     time.sleep(15)  # one whole interval: every loop is on its grid
     windows["grace_unshared"] = prometheus_window(prometheus, seconds, unshared.operator.pid)
     unshared.operator.stop()
+    if batch is not None and shops > 1:
+        batched = batch()
+        batched.operator.wait_ready()
+        batched.wait_evaluated(timeout=90 if plan.quick else 900)
+        time.sleep(30)  # two intervals: the template's members are known, batches formed
+        windows["grace_batched"] = prometheus_window(prometheus, seconds, batched.operator.pid)
+        batched.operator.stop()
 
     idle = windows["idle"]["prometheus_cpu_cores"]
     per_1000 = 1000 / plan.nodes
@@ -1020,6 +1040,18 @@ def measure_prometheus_cost(
             "before_sharing": round(unshared_w["query_api_requests_per_min"] * per_1000, 1),
             "after_sharing": round(shared["query_api_requests_per_min"] * per_1000, 1),
         },
+        "batched_template": (
+            {
+                "distinct_texts": 2 * shops,
+                "requests_per_min_per_1000_nodes_sharing_alone": round(2 * shops * 4 * per_1000, 1),
+                "requests_per_min_per_1000_nodes_measured": round(
+                    windows["grace_batched"]["query_api_requests_per_min"] * per_1000, 1
+                ),
+                "prometheus_cpu_cores_per_1000_nodes": extra_cpu("grace_batched"),
+            }
+            if "grace_batched" in windows
+            else None
+        ),
         "operator_cpu_cores_per_1000_nodes": {
             "grace_shared": round((shared["operator_cpu_cores"] or 0) * per_1000, 4),
             "grace_unshared": round((unshared_w["operator_cpu_cores"] or 0) * per_1000, 4),
@@ -1163,8 +1195,20 @@ def run(plan: Plan) -> dict[str, Any]:
                 for op in operators:
                     if op is not scale.operator:
                         op.stop()  # (c) measures the scale nodes alone on Prometheus
+                shops = [*lat_namespaces, SCALE_NS]
+
+                def start_batch() -> ScaleRun:
+                    log(f"(c) {plan.nodes} HealthNodes of one template over {len(shops)} shops")
+                    create_nodes(api, batch_bodies(plan, shops))
+                    op = Operator("batch", cluster.kubeconfig, prometheus.url, workdir, [BATCH_NS])
+                    stack.push("batch operator", op.stop)
+                    run = ScaleRun(op, plan.nodes, apiserver_metrics)
+                    run.started = time.monotonic()
+                    op.start()
+                    return run
+
                 result["prometheus_cost"] = measure_prometheus_cost(
-                    plan, prometheus, scale, start_scale, base_rules
+                    plan, prometheus, scale, start_scale, base_rules, start_batch, len(shops)
                 )
         with ThreadPoolExecutor(2) as pool:  # SIGTERM all, wait for all
             list(pool.map(Operator.stop, operators))
