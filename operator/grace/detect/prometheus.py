@@ -116,6 +116,7 @@ class PrometheusSource:
             with self._answers_lock:
                 fetched = self._answers.get(key)
                 now = time.monotonic()
+                self._register(key, group, now)
                 if reusable(fetched, now, max_age):
                     assert fetched is not None
                     self.shared += 1
@@ -146,19 +147,24 @@ class PrometheusSource:
             flight.set()
         return answers[key]
 
-    def _plan_batch(self, key: str, group: str, now: float, max_age: float) -> _Batch | None:
-        """The batch that answers `key` and the most other live members of one family (hold
-        the lock). Members are queries seen in this group within the last two intervals that
-        nobody is asking right now and that have no fresh answer."""
+    def _register(self, key: str, group: str, now: float) -> None:
+        """Note that `key` was asked in `group` now (answered or shared): a live member of its
+        families, for the batches of the next round (hold the lock)."""
         if key not in self._families:
             self._families[key] = families(key)
+        for family, value in self._families[key]:
+            self._members.setdefault((group, family), {})[value] = (key, now)
+
+    def _plan_batch(self, key: str, group: str, now: float, max_age: float) -> _Batch | None:
+        """The batch that answers `key` and the most other live members of one family (hold
+        the lock). Members are queries asked in this group within the last two intervals that
+        nobody is asking right now and that have no fresh answer."""
         live = max(4 * max_age, 1.0)
         best: tuple[Family, dict[str, str]] | None = None
-        for family, value in self._families[key]:
+        for family, _ in self._families[key]:
             if (group, family) in self._refused_batches:
                 continue
-            seen = self._members.setdefault((group, family), {})
-            seen[value] = (key, now)
+            seen = self._members[(group, family)]
             members = {
                 v: k
                 for v, (k, at) in seen.items()
