@@ -135,3 +135,21 @@ def test_the_source_batches_a_namespace_template_after_seeing_it_once() -> None:
     assert src.sample(node("a"), max_age=5.0, group="other") == first["a"]
     src.sample(node("e"), max_age=5.0, group="other")
     assert shop.asked[-1] == 'latency{namespace="shop",app="e"}'
+
+
+def test_batches_keep_every_member_round_after_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("grace.detect.prometheus.time.monotonic", lambda: clock[0])
+    shop = Shop({"a": 0.1, "b": 0.2, "c": 0.3})
+    src = PrometheusSource("http://prometheus.invalid:9090", connect=shop)  # type: ignore[arg-type]
+    query = 'latency{namespace="shop",app="%s"}'
+    sent: list[int] = []
+    for _ in range(6):  # six rounds of a 15 s interval
+        before = len(shop.asked)
+        for app in "abc":
+            src.sample([Signal(name="l", query=query % app)], max_age=7.5, group="shop")
+        sent.append(len(shop.asked) - before)
+        clock[0] += 15.0
+    # the first round asks as it learns; from then on one request per round, for good (members
+    # answered from the batch stay members: a query need not ask itself to stay in)
+    assert sent == [3, 1, 1, 1, 1, 1]
