@@ -200,12 +200,18 @@ class PrometheusSource:
         return {key: interpret(shares[value]) for value, key in batch.members.items()}
 
     def _forget_old(self, now: float) -> None:
-        """Drop answers nobody can reuse any more (queries of deleted nodes), now and then."""
+        """Drop answers nobody can reuse and members nobody asked for a minute (queries of
+        deleted nodes), now and then (hold the lock)."""
         self._inserts += 1
         if self._inserts % 1024:
             return
         for key in [k for k, f in self._answers.items() if now - f.asked_at > MAX_SHARE_SECONDS]:
             del self._answers[key]
+        for family, seen in list(self._members.items()):
+            for value in [v for v, (_, at) in seen.items() if now - at > 6 * MAX_SHARE_SECONDS]:
+                del seen[value]
+            if not seen:
+                del self._members[family]
 
     def _ask(self, promql: str) -> Sample:
         """One real request; the time it took is reported to `on_query` and `last_query`."""
