@@ -26,6 +26,18 @@
     (--scale-namespaces K spreads them). When a target is missed, one detection round is
     profiled in-process (cProfile) to say where the event loop's time goes.
 
+(c) What GRACE costs the user's Prometheus. After (b), four windows of equal length on the same
+    Prometheus, read from its own /metrics (process_cpu_seconds_total,
+    prometheus_engine_query_duration_seconds, prometheus_http_requests_total): the scale
+    operator sharing identical queries (the default), nothing asking (scraping and the shop's
+    alert rule alone: subtracted from the others), the same expressions as one recording-rule
+    group (one rule per node and signal, at the nodes' 15s), and the operator with
+    --no-query-sharing. Reported per 1,000 HealthNodes, with PromQL requests/min before and
+    after sharing. (b)'s nodes all ask the same two expressions (a fleet template): the best
+    case for sharing; the unshared window is what distinct expressions would cost. A fifth
+    window runs the same number of nodes of one template that varies the `namespace` label
+    over the 21 shops (42 distinct texts): what batching by label adds to sharing.
+
 Everything runs here and is stopped here, by pid, also on Ctrl-C: a private LocalCluster
 (etcd, kube-apiserver, controllers, KWOK) under /tmp, a real Prometheus and Alertmanager, the
 simulated shop exporter, and `grace run` processes. In --quick, (b) runs while (a) waits for
@@ -108,6 +120,8 @@ class Plan:
     profile: bool
     parts: str = "both"
     scale_namespaces: int = 1
+    cost: bool = True
+    """Part (c): Prometheus' own cost of GRACE's queries vs a recording-rule group."""
 
 
 # -- small edges -----------------------------------------------------------------------------
@@ -244,6 +258,7 @@ class Operator:
         prometheus_url: str,
         workdir: Path,
         namespaces: list[str],
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.port = free_port()
@@ -261,6 +276,7 @@ class Operator:
             f"--metrics-port={self.port}",
             "--metrics-address=127.0.0.1",
             *(f"--namespace={ns}" for ns in namespaces),
+            *extra,
         ]
         self.env = {
             **os.environ,
@@ -393,7 +409,7 @@ def scale_bodies(plan: Plan) -> list[dict[str, Any]]:
     return [scale_node(i, spaces[i % len(spaces)]) for i in range(plan.nodes)]
 
 
-def scale_node(i: int, namespace: str) -> dict[str, Any]:
+def scale_node(i: int, namespace: str, asks: str = SCALE_NS) -> dict[str, Any]:
     """What the example's checkout declares, minus anomaly and forecast: two plain signals.
 
     Every node asks about the same (real) series of the shop in SCALE_NS, wherever it lives.
@@ -413,14 +429,14 @@ def scale_node(i: int, namespace: str) -> dict[str, Any]:
             "signals": [
                 {
                     "name": "error-rate",
-                    "query": error_ratio(f'="{SCALE_NS}"', "1m"),
+                    "query": error_ratio(f'="{asks}"', "1m"),
                     "degraded": {"above": 0.02},
                     "critical": {"above": 0.10},
                     "for": "30s",
                 },
                 {
                     "name": "latency-p95",
-                    "query": f'shop_request_latency_p95_seconds{{namespace="{SCALE_NS}",app="checkout"}}',
+                    "query": f'shop_request_latency_p95_seconds{{namespace="{asks}",app="checkout"}}',
                     "degraded": {"above": 0.5},
                     "critical": {"above": 2.0},
                     "for": "1m",
@@ -760,7 +776,12 @@ class ScaleRun:
             "status_writes_per_min": round(rate("grace_status_writes_total", kind="HealthNode"), 2),
             "apiserver_healthnode_status_writes_per_min": round(api_rate("status"), 2),
             "apiserver_healthnode_other_writes_per_min": round(api_rate(""), 2),
-            "expected_evaluations_per_min": round(self.nodes * 60 / 15.0, 1),
+            # loops tick on the 15s grid of unix time: a short window holds a whole number of
+            # ticks, so what is due is nodes x ticks in it (not nodes x 4/min)
+            "expected_evaluations_per_min": round(
+                self.nodes * (int(end["wall"] // 15.0) - int(begin["wall"] // 15.0)) / minutes,
+                1,
+            ),
         }
         # The write policy refreshes every status at least every STALE_INTERVALS intervals
         # (lastEvaluated proves the detector alive): nothing is due before the first write
@@ -785,6 +806,7 @@ class ScaleRun:
     def _sample(self) -> dict[str, Any]:
         return {
             "t": time.monotonic(),
+            "wall": time.time(),
             "threads": cpu_seconds(self.operator.pid),
             "metrics": self.operator.metrics(),
             "apiserver": self.apiserver(),
@@ -836,7 +858,7 @@ def profile_detection(nodes: list[dict[str, Any]], top: int = 10) -> dict[str, A
     from grace.runtime.detection import NodeWatch
 
     class Answers:
-        def sample(self, signals: Any) -> dict[str, Value]:
+        def sample(self, signals: Any, *_: Any) -> dict[str, Value]:
             return {s.name: Value(0.2 if "latency" in s.name else 0.005) for s in signals}
 
     class Nowhere:
@@ -903,6 +925,145 @@ def profile_detection(nodes: list[dict[str, Any]], top: int = 10) -> dict[str, A
     }
 
 
+# -- (c) what GRACE costs Prometheus ---------------------------------------------------------
+
+
+def prometheus_window(
+    prometheus: PrometheusServer, seconds: float, pid: int | None
+) -> dict[str, Any]:
+    """Prometheus' own counters (its /metrics) over `seconds`, and the operator's CPU if any."""
+    url = f"{prometheus.url}/metrics"
+    m0, t0 = scrape(url), time.monotonic()
+    c0 = sum(cpu_seconds(pid).values()) if pid else 0.0
+    time.sleep(seconds)
+    m1, t1 = scrape(url), time.monotonic()
+    c1 = sum(cpu_seconds(pid).values()) if pid else 0.0
+    wall, minutes = t1 - t0, (t1 - t0) / 60
+
+    def delta(name: str, **labels: str) -> float:
+        return metric(m1, name, **labels) - metric(m0, name, **labels)
+
+    evals = delta("prometheus_engine_query_duration_seconds_count", slice="inner_eval")
+    eval_s = delta("prometheus_engine_query_duration_seconds_sum", slice="inner_eval")
+    return {
+        "seconds": round(wall, 1),
+        "prometheus_cpu_cores": round(delta("process_cpu_seconds_total") / wall, 4),
+        "query_api_requests_per_min": round(
+            delta("prometheus_http_requests_total", handler="/api/v1/query") / minutes, 1
+        ),
+        "engine_queries_per_min": round(evals / minutes, 1),
+        "engine_inner_eval_mean_ms": round(1000 * eval_s / evals, 3) if evals else None,
+        "rule_evaluations_per_min": round(delta("prometheus_rule_evaluations_total") / minutes, 1),
+        "operator_cpu_cores": round((c1 - c0) / wall, 4) if pid else None,
+    }
+
+
+def recording_rules(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every node's signals as recording rules in one group at the nodes' interval: what the
+    same expressions cost when Prometheus evaluates them itself (one evaluation per rule)."""
+    rules = [
+        {
+            "record": f"grace_bench:{b['metadata']['name'].replace('-', '_')}:{sig['name'].replace('-', '_')}",
+            "expr": sig["query"],
+        }
+        for b in bodies
+        for sig in b["spec"]["signals"]
+    ]
+    return {"name": "grace-bench-recording", "interval": "15s", "rules": rules}
+
+
+BATCH_NS = f"{SCALE_NS}-batch"
+
+
+def batch_bodies(plan: Plan, shops: list[str]) -> list[dict[str, Any]]:
+    """(b)'s nodes once more, in one namespace, each asking about one of the shops: a template
+    that varies the `namespace` label, so each signal has len(shops) distinct texts."""
+    return [scale_node(i, BATCH_NS, shops[i % len(shops)]) for i in range(plan.nodes)]
+
+
+def measure_prometheus_cost(
+    plan: Plan,
+    prometheus: PrometheusServer,
+    scale: ScaleRun,
+    restart: Callable[[tuple[str, ...]], ScaleRun],
+    base_rules: list[dict[str, Any]],
+    batch: Callable[[], ScaleRun] | None = None,
+    shops: int = 1,
+) -> dict[str, Any]:
+    """(c): Prometheus' CPU and query load per 1,000 HealthNodes, four windows of equal length
+    on the same Prometheus: GRACE sharing queries, nothing asking (what scraping and the shop's
+    alert rule cost alone), the same expressions as a recording-rule group, GRACE without
+    sharing. Each figure per 1,000 nodes is the window's CPU minus the idle window's."""
+    seconds = 30.0 if plan.quick else 120.0
+    log(f"(c) Prometheus cost: four windows of {seconds:.0f}s")
+    windows: dict[str, dict[str, Any]] = {}
+    windows["grace_shared"] = prometheus_window(prometheus, seconds, scale.operator.pid)
+    scale.operator.stop()
+    windows["idle"] = prometheus_window(prometheus, seconds, None)
+    bodies = scale_bodies(plan)
+    prometheus.set_rules([*base_rules, recording_rules(bodies)])
+    time.sleep(2)  # the reload, then the group's first evaluation lands inside the window
+    windows["rule_group"] = prometheus_window(prometheus, seconds, None)
+    prometheus.set_rules(base_rules)
+    unshared = restart(("--no-query-sharing",))
+    unshared.operator.wait_ready()
+    unshared.wait_evaluated(timeout=90 if plan.quick else 900)
+    time.sleep(15)  # one whole interval: every loop is on its grid
+    windows["grace_unshared"] = prometheus_window(prometheus, seconds, unshared.operator.pid)
+    unshared.operator.stop()
+    if batch is not None and shops > 1:
+        batched = batch()
+        batched.operator.wait_ready()
+        batched.wait_evaluated(timeout=90 if plan.quick else 900)
+        time.sleep(30)  # two intervals: the template's members are known, batches formed
+        windows["grace_batched"] = prometheus_window(prometheus, seconds, batched.operator.pid)
+        batched.operator.stop()
+
+    idle = windows["idle"]["prometheus_cpu_cores"]
+    per_1000 = 1000 / plan.nodes
+
+    def extra_cpu(window: str) -> float:
+        return round(max(windows[window]["prometheus_cpu_cores"] - idle, 0.0) * per_1000, 4)
+
+    shared, unshared_w = windows["grace_shared"], windows["grace_unshared"]
+    result: dict[str, Any] = {
+        "nodes": plan.nodes,
+        "signals_per_node": 2,
+        "distinct_queries": 2,
+        "windows": windows,
+        "prometheus_cpu_cores_per_1000_nodes": {
+            "grace_shared": extra_cpu("grace_shared"),
+            "grace_unshared": extra_cpu("grace_unshared"),
+            "rule_group": extra_cpu("rule_group"),
+        },
+        "promql_requests_per_min_per_1000_nodes": {
+            "before_sharing": round(unshared_w["query_api_requests_per_min"] * per_1000, 1),
+            "after_sharing": round(shared["query_api_requests_per_min"] * per_1000, 1),
+        },
+        "batched_template": (
+            {
+                "distinct_texts": 2 * shops,
+                "requests_per_min_per_1000_nodes_sharing_alone": round(2 * shops * 4 * per_1000, 1),
+                "requests_per_min_per_1000_nodes_measured": round(
+                    windows["grace_batched"]["query_api_requests_per_min"] * per_1000, 1
+                ),
+                "prometheus_cpu_cores_per_1000_nodes": extra_cpu("grace_batched"),
+            }
+            if "grace_batched" in windows
+            else None
+        ),
+        "operator_cpu_cores_per_1000_nodes": {
+            "grace_shared": round((shared["operator_cpu_cores"] or 0) * per_1000, 4),
+            "grace_unshared": round((unshared_w["operator_cpu_cores"] or 0) * per_1000, 4),
+        },
+    }
+    rule = extra_cpu("rule_group")
+    if rule > 0:
+        result["ratio_grace_unshared_to_rule_group"] = round(extra_cpu("grace_unshared") / rule, 2)
+        result["ratio_grace_shared_to_rule_group"] = round(extra_cpu("grace_shared") / rule, 2)
+    return result
+
+
 # -- the run ---------------------------------------------------------------------------------
 
 
@@ -946,7 +1107,8 @@ def run(plan: Plan) -> dict[str, Any]:
             "for": f"{plan.hold}s",
             "labels": {"severity": "critical"},
         }
-        prometheus.set_rules([{"name": "shop", "rules": [rule]}])  # before start: in its config
+        base_rules = [{"name": "shop", "rules": [rule]}]
+        prometheus.set_rules(base_rules)  # before start: in its config
         prometheus.start()
         stack.push("prometheus", prometheus.close)
 
@@ -969,13 +1131,15 @@ def run(plan: Plan) -> dict[str, Any]:
         def apiserver_metrics() -> Samples:
             return scrape(f"{cluster.server}/metrics", cluster.state.tokens["admin"])
 
-        def start_scale() -> ScaleRun:
-            log(f"(b) creating {plan.nodes} HealthNodes and starting their operator")
-            create_nodes(api, scale_bodies(plan))
+        def start_scale(extra: tuple[str, ...] = ()) -> ScaleRun:
+            if not extra:
+                log(f"(b) creating {plan.nodes} HealthNodes and starting their operator")
+                create_nodes(api, scale_bodies(plan))
             spaces = scale_namespaces(plan)
             scale_watch = spaces if len(spaces) == 1 else [f"{SCALE_NS}-*"]
-            op = Operator("scale", cluster.kubeconfig, prometheus.url, workdir, scale_watch)
-            stack.push("scale operator", op.stop)
+            name = "scale" + "".join(extra).replace("-", "")
+            op = Operator(name, cluster.kubeconfig, prometheus.url, workdir, scale_watch, extra)
+            stack.push(f"{name} operator", op.stop)
             scale = ScaleRun(op, plan.nodes, apiserver_metrics, shared_cluster=plan.overlap)
             scale.started = time.monotonic()
             op.start()
@@ -1027,6 +1191,25 @@ def run(plan: Plan) -> dict[str, Any]:
             scale.observe(max(left, 0.0))
             scale.end_window()
             result["scale"] = scale.report(plan)
+            if plan.cost:
+                for op in operators:
+                    if op is not scale.operator:
+                        op.stop()  # (c) measures the scale nodes alone on Prometheus
+                shops = [*lat_namespaces, SCALE_NS]
+
+                def start_batch() -> ScaleRun:
+                    log(f"(c) {plan.nodes} HealthNodes of one template over {len(shops)} shops")
+                    create_nodes(api, batch_bodies(plan, shops))
+                    op = Operator("batch", cluster.kubeconfig, prometheus.url, workdir, [BATCH_NS])
+                    stack.push("batch operator", op.stop)
+                    run = ScaleRun(op, plan.nodes, apiserver_metrics)
+                    run.started = time.monotonic()
+                    op.start()
+                    return run
+
+                result["prometheus_cost"] = measure_prometheus_cost(
+                    plan, prometheus, scale, start_scale, base_rules, start_batch, len(shops)
+                )
         with ThreadPoolExecutor(2) as pool:  # SIGTERM all, wait for all
             list(pool.map(Operator.stop, operators))
         if scale is not None and (plan.profile or not summary(result)["within_targets"]):
@@ -1082,6 +1265,20 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
                 and steady["evaluations_per_min"] >= 0.95 * steady["expected_evaluations_per_min"]
             ),
         }
+    if "prometheus_cost" in result:
+        cost = result["prometheus_cost"]
+        cpu = cost["prometheus_cpu_cores_per_1000_nodes"]
+        requests = cost["promql_requests_per_min_per_1000_nodes"]
+        out |= {
+            "prometheus_cpu_cores_per_1000_nodes_grace_shared": cpu["grace_shared"],
+            "prometheus_cpu_cores_per_1000_nodes_grace_unshared": cpu["grace_unshared"],
+            "prometheus_cpu_cores_per_1000_nodes_rule_group": cpu["rule_group"],
+            "promql_requests_per_min_per_1000_nodes_before_sharing": requests["before_sharing"],
+            "promql_requests_per_min_per_1000_nodes_after_sharing": requests["after_sharing"],
+            "operator_cpu_cores_per_1000_nodes_shared": cost["operator_cpu_cores_per_1000_nodes"][
+                "grace_shared"
+            ],
+        }
     return out
 
 
@@ -1110,6 +1307,11 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="spread (b)'s nodes over K namespaces (default 1: the health graph's worst case)",
     )
+    p.add_argument(
+        "--no-cost",
+        action="store_true",
+        help="skip part (c), Prometheus' own cost (four windows after (b))",
+    )
     args = p.parse_args(argv)
     if args.faults < 1:
         p.error("--faults must be at least 1")
@@ -1126,6 +1328,7 @@ def main(argv: list[str] | None = None) -> int:
         profile=args.profile,
         parts=args.parts,
         scale_namespaces=args.scale_namespaces,
+        cost=not args.no_cost,
     )
 
     def interrupted(signum: int, _frame: object) -> None:

@@ -30,7 +30,7 @@ from grace.ledger.proof import (
 from grace.ledger.query import EntryFilter, mission_of, select
 from grace.ledger.records import ParsedLog, parse_lines, render
 from grace.ledger.store import LedgerCorruptedError
-from grace.ledger.verify import verify_log
+from grace.ledger.verify import Expectation, judge, verify_log
 
 EXIT_OK, EXIT_TAMPERED, EXIT_USAGE = 0, 1, 2
 KEYS_ENV = "GRACE_LEDGER_PUBLIC_KEYS"
@@ -77,6 +77,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="read witnessed checkpoints from the ConfigMaps in this namespace",
     )
     verify.add_argument("--origin", help="the log origin the checkpoints must name")
+    verify.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="a ledger with no entries is ok (by default it fails: a ledger was expected)",
+    )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=_guarded(_verify))
 
@@ -199,8 +204,19 @@ def _verify(args: argparse.Namespace) -> int:
     # witness first: a checkpoint is witnessed only after its entries are stored, so whatever
     # the witness holds is already in the ledger read next (no false "truncated" in a race)
     witnessed = _witnessed(args)
-    log = _read(args)
+    log = _read(args, deferred=True)
     report = verify_log(log, keyring, witnessed=witnessed, origin=args.origin)
+    source = (
+        str(args.file)
+        if args.file is not None
+        else f"namespace {args.ledger_namespace} (prefix {args.prefix})"
+    )
+    expect = Expectation(
+        source=source,
+        witness_named=bool(args.witness or args.witness_namespace),
+        allow_empty=args.allow_empty,
+    )
+    report = judge(report, len(log.entries), len(log.checkpoints), expect)
     if args.json:
         print(
             json.dumps(
@@ -212,6 +228,7 @@ def _verify(args: argparse.Namespace) -> int:
                     "checkpoints_checked": report.checkpoints_checked,
                     "problems": [{"seq": p.seq, "message": p.message} for p in report.problems],
                     "notes": list(report.notes),
+                    "unproven": list(report.unproven),
                 }
             )
         )
@@ -222,6 +239,8 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"  also at seq {problem.seq}: {problem.message}")
         if len(others) > MAX_OTHER_PROBLEMS:
             print(f"  ... and {len(others) - MAX_OTHER_PROBLEMS} more (--json lists them all)")
+        for unproven in report.unproven:
+            print(f"not proven: {unproven}")
         for note in report.notes:
             print(f"note: {note}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_TAMPERED
@@ -316,16 +335,19 @@ def _keygen(args: argparse.Namespace) -> int:
 # -- input -------------------------------------------------------------------------------------
 
 
-def _read(args: argparse.Namespace) -> ParsedLog:
+def _read(args: argparse.Namespace, *, deferred: bool = False) -> ParsedLog:
+    """`deferred` only for verify: see `records.parse_lines`."""
     if args.from_cluster == (args.file is not None):
         raise UsageError("give either a FILE or --from-cluster")
     if args.file is not None:
         try:
-            return parse_lines(args.file.read_bytes())
+            return parse_lines(args.file.read_bytes(), deferred=deferred)
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc}") from exc
-    store = ConfigMapStore(_core_api(args.context), args.ledger_namespace, prefix=args.prefix)
-    return parse_segments(store.segments())
+    api = _core_api(args.context)
+    _require_namespace(api, args.ledger_namespace, "--ledger-namespace")
+    store = ConfigMapStore(api, args.ledger_namespace, prefix=args.prefix)
+    return parse_segments(store.segments(), deferred=deferred)
 
 
 def _witnessed(args: argparse.Namespace) -> list[Checkpoint]:
@@ -336,9 +358,26 @@ def _witnessed(args: argparse.Namespace) -> list[Checkpoint]:
         except OSError as exc:
             raise UsageError(f"cannot read witness {path}: {exc}") from exc
     if args.witness_namespace:
-        witness = ConfigMapWitness(_core_api(args.context), args.witness_namespace, args.origin)
+        api = _core_api(args.context)
+        _require_namespace(api, args.witness_namespace, "--witness-namespace")
+        witness = ConfigMapWitness(api, args.witness_namespace, args.origin)
         found.extend(witness.checkpoints())
     return found
+
+
+def _require_namespace(api: Any, namespace: str, flag: str) -> None:
+    """A namespace that does not exist is a typo (or a deleted ledger), never "0 entries, ok".
+
+    An auditor who may not read namespaces (403) goes on: an empty ledger still fails, and a
+    witness with none of the ledger's checkpoints too.
+    """
+    try:
+        api.read_namespace(namespace)
+    except Exception as exc:
+        if getattr(exc, "status", None) == 404:
+            raise UsageError(f"{flag} {namespace}: no such namespace") from exc
+        if getattr(exc, "status", None) != 403:
+            raise
 
 
 def _keyring(paths: list[Path]) -> Keyring | None:

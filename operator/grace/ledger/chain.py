@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pydantic import JsonValue
+from pydantic import JsonValue, ValidationError
 
 from grace.ledger.entry import (
     GENESIS_HASH,
@@ -19,6 +19,8 @@ from grace.ledger.entry import (
     Subject,
     canonical_json,
     checkpoint_note_body,
+    remember_canonical,
+    with_signature,
 )
 from grace.ledger.keys import Signer
 
@@ -69,12 +71,19 @@ def next_entry(
     payload = canonical_json(unsigned)
     if len(payload) > MAX_ENTRY_BYTES:
         raise EntryTooLargeError(f"entry of {len(payload)} bytes is over {MAX_ENTRY_BYTES}")
-    entry = LedgerEntry.model_validate({**unsigned, "signature": signer.sign(payload)})
-    if entry.signed_bytes() != payload:  # data that does not survive a JSON round trip
+    signature = signer.sign(payload)
+    try:
+        entry = LedgerEntry.model_validate({**unsigned, "signature": signature})
+    except ValidationError as exc:  # e.g. a key that is not a str
+        raise ValueError(f"entry data is not plain JSON: {exc.errors()[0]['msg']}") from exc
+    # the strict model copies data into plain containers: a tuple would now be a list, which a
+    # reader compares unequal to what was signed
+    if entry.data != unsigned["data"]:
         raise ValueError(
             "entry data is not plain JSON (use str, int, float, bool, None, list, dict)"
         )
-    return entry
+    # signed once, encoded once: the stored bytes are the payload with the signature inserted
+    return remember_canonical(entry, with_signature(payload, signature))
 
 
 def sign_checkpoint(origin: str, tree_size: int, root_hash: bytes, signer: Signer) -> Checkpoint:

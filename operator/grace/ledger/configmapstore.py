@@ -36,7 +36,7 @@ from grace.ledger.records import (
     entry_line,
     parse_lines,
 )
-from grace.ledger.store import LedgerCorruptedError
+from grace.ledger.store import LedgerCorruptedError, extends
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +91,38 @@ def segment_index(prefix: str, name: str) -> int | None:
     return int(digits)
 
 
-def plan_write(head: Segment | None, line: bytes, policy: SegmentPolicy, *, entry: bool) -> Plan:
-    """Where the next record goes: decided before writing, so a segment never overflows."""
+def plan_write(
+    head: Segment | None, line: bytes, policy: SegmentPolicy, *, entry: bool, entries: int = 1
+) -> Plan:
+    """Where the next record(s) go: decided before writing, so a segment never overflows.
+
+    `line` may hold several records (a batch of `entries` entries written at once).
+    """
     if head is None or head.sealed:
         return Plan.CREATE
     full_bytes = len(head.text.encode()) + len(line) > policy.max_bytes
-    full_entries = entry and len(head.entries) >= policy.max_entries
+    full_entries = entry and len(head.entries) + entries > policy.max_entries
     if (full_bytes or full_entries) and head.text:
         return Plan.SEAL
     return Plan.APPEND
+
+
+def batch_size(head: Segment | None, lines: Sequence[bytes], policy: SegmentPolicy) -> int:
+    """How many of `lines` (entries) go in the next write: as many as the head still holds,
+    at least one (a full head is then sealed and the line starts the next segment)."""
+    if head is None or head.sealed:
+        used_bytes, used_entries = 0, 0
+    else:
+        used_bytes, used_entries = len(head.text.encode()), len(head.entries)
+    count = 0
+    for line in lines:
+        used_bytes += len(line)
+        if count and (
+            used_bytes > policy.max_bytes or used_entries + count + 1 > policy.max_entries
+        ):
+            break
+        count += 1
+    return count
 
 
 def segment_body(
@@ -137,15 +160,16 @@ def parse_segment(index: int, text: str, *, sealed: bool, resource_version: str 
     return Segment(index, text, sealed, resource_version, parsed.entries, parsed.checkpoints)
 
 
-def parse_segments(segments: Sequence[tuple[str, str]]) -> ParsedLog:
+def parse_segments(segments: Sequence[tuple[str, str]], *, deferred: bool = False) -> ParsedLog:
     """Join (name, text) segments in order into one record stream, for verification.
 
     A tampered segment does not raise: its first unreadable line becomes the report's problem.
+    `deferred` as in `parse_lines` (for `verify` only).
     """
     entries: list[LedgerEntry] = []
     checkpoints: list[Checkpoint] = []
     for name, text in segments:
-        parsed = parse_lines(text.encode(), final_line_complete=True)
+        parsed = parse_lines(text.encode(), final_line_complete=True, deferred=deferred)
         entries.extend(parsed.entries)
         checkpoints.extend(parsed.checkpoints)
         if parsed.unreadable is not None:
@@ -251,12 +275,24 @@ class ConfigMapStore:
             return self._current_head()
 
     def append(self, entry: LedgerEntry, expected: Head) -> bool:
+        return self.append_batch([entry], expected) == 1
+
+    def append_batch(self, entries: Sequence[LedgerEntry], expected: Head) -> int:
+        """Many entries per `replace` of the head segment (one API write instead of one each)."""
         with self._lock:
             if not self._loaded:
                 self._sync()
-            if self._current_head() != expected or entry.seq != expected.size:
-                return False
-            return self._write(entry, entry_line(entry), first_seq=entry.seq)
+            if self._current_head() != expected or not extends(expected, entries):
+                return 0
+            lines = [entry_line(entry) for entry in entries]
+            done = 0
+            while done < len(entries):
+                count = batch_size(self._head, lines[done:], self.policy)
+                chunk = entries[done : done + count]
+                if not self._write(chunk, lines[done : done + count], first_seq=chunk[0].seq):
+                    return done
+                done += count
+            return done
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self._lock:
@@ -265,7 +301,7 @@ class ConfigMapStore:
                 if any(c.same_tree(checkpoint) for c in self._all_checkpoints()):
                     return
                 first_seq = self._current_head().size
-                if self._write(checkpoint, checkpoint_line(checkpoint), first_seq=first_seq):
+                if self._write([checkpoint], [checkpoint_line(checkpoint)], first_seq=first_seq):
                     return
             raise LedgerCorruptedError(
                 f"could not store checkpoint {checkpoint.tree_size}: contention"
@@ -294,10 +330,18 @@ class ConfigMapStore:
             head = head.after(entry)
         return head
 
-    def _write(self, record: LedgerEntry | Checkpoint, line: bytes, *, first_seq: int) -> bool:
-        """One record through the segment plan; False when another writer got there first."""
-        is_entry = isinstance(record, LedgerEntry)
-        plan = plan_write(self._head, line, self.policy, entry=is_entry)
+    def _write(
+        self,
+        records: Sequence[LedgerEntry] | Sequence[Checkpoint],
+        lines: Sequence[bytes],
+        *,
+        first_seq: int,
+    ) -> bool:
+        """Records through the segment plan in one API write; False when another writer got
+        there first (then nothing was written)."""
+        line = b"".join(lines)
+        count = sum(1 for r in records if isinstance(r, LedgerEntry))
+        plan = plan_write(self._head, line, self.policy, entry=count > 0, entries=count)
         try:
             if plan is Plan.SEAL:
                 assert self._head is not None
@@ -317,10 +361,11 @@ class ConfigMapStore:
                     list(head.entries),
                     list(head.checkpoints),
                 )
-            if isinstance(record, LedgerEntry):
-                segment.entries.append(record)
-            else:
-                segment.checkpoints.append(record)
+            for record in records:
+                if isinstance(record, LedgerEntry):
+                    segment.entries.append(record)
+                else:
+                    segment.checkpoints.append(record)
             body = segment_body(self.namespace, self.prefix, segment, first_seq)
             if plan is Plan.CREATE:
                 stored = self._api.create_namespaced_config_map(self.namespace, _model(body))

@@ -12,6 +12,7 @@ import json
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -86,14 +87,25 @@ class LedgerEntry(_Value):
         return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
 
     def canonical(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
+        return self.canonical_bytes
 
     def entry_hash(self) -> str:
         """The value the next entry's `prev_hash` must carry."""
-        return hashlib.sha256(self.canonical()).hexdigest()
+        return self.hashes[0]
 
     def leaf_hash(self) -> bytes:
-        return merkle.leaf_hash(self.canonical())
+        return self.hashes[1]
+
+    @cached_property
+    def canonical_bytes(self) -> bytes:
+        """Computed once per entry; `remember_canonical` presets it when the bytes are proven."""
+        return canonical_json(self.model_dump(mode="json"))
+
+    @cached_property
+    def hashes(self) -> tuple[str, bytes]:
+        """(entry hash, Merkle leaf hash): the chain and the tree both hash the canonical bytes."""
+        canonical = self.canonical_bytes
+        return hashlib.sha256(canonical).hexdigest(), merkle.leaf_hash(canonical)
 
     def parsed_time(self) -> datetime:
         return parse_time(self.time)
@@ -129,6 +141,46 @@ def canonical_json(value: JsonValue) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def remember_canonical(entry: LedgerEntry, canonical: bytes) -> LedgerEntry:
+    """Preset the canonical bytes of an entry whose canonical form is already known.
+
+    Only for bytes proven to be `canonical_json` of the entry: built by `chain.next_entry`, or a
+    stored line whose signature verified over exactly these bytes (see `signed_part`). Frozen
+    pydantic models keep cached properties in `__dict__`, outside equality and dumps.
+    """
+    entry.__dict__["canonical_bytes"] = canonical
+    return entry
+
+
+def signed_part(canonical: bytes, signature: str) -> bytes | None:
+    """The canonical bytes of an entry without its signature member, by cutting, not re-encoding.
+
+    In canonical JSON the top-level `"signature"` member sits between `"seq"` and `"subject"`,
+    and no later member (subject's fixed string fields, time, type) can hold an unescaped
+    `"`; so the last occurrence of `,"signature":"<sig>"` is the top-level one. Applied to a line
+    that is not canonical the result is merely bytes nobody signed: the signature check then fails
+    and the caller takes the slow path, so this can only ever speed up a verdict, never change it.
+    """
+    member = b',"signature":"' + signature.encode("ascii") + b'"'
+    at = canonical.rfind(member)
+    if at < 0:
+        return None
+    return canonical[:at] + canonical[at + len(member) :]
+
+
+def with_signature(signed: bytes, signature: str) -> bytes:
+    """The inverse of `signed_part`: the canonical entry from its signed bytes and signature.
+
+    `"subject"` is the key right after `"signature"` in sorted order, and the last
+    `,"subject":{` is the top-level one (the subject's fixed string fields, time and type after
+    it cannot spell an unescaped key).
+    """
+    at = signed.rfind(b',"subject":{')
+    if at < 0:
+        raise ValueError("not the canonical bytes of an unsigned entry")
+    return signed[:at] + b',"signature":"' + signature.encode("ascii") + b'"' + signed[at:]
 
 
 def checkpoint_note_body(origin: str, tree_size: int, root_hash: bytes) -> bytes:

@@ -20,7 +20,7 @@ from pathlib import Path
 from grace.ledger.chain import Head
 from grace.ledger.entry import Checkpoint, LedgerEntry
 from grace.ledger.records import checkpoint_line, entry_line, parse_record
-from grace.ledger.store import LedgerCorruptedError
+from grace.ledger.store import LedgerCorruptedError, extends
 
 log = logging.getLogger(__name__)
 
@@ -100,20 +100,27 @@ class AppendOnlyFile:
         )
         return dropped
 
-    def write(self, lines: Sequence[bytes], consume: Callable[[int, bytes], None]) -> None:
-        """Append whole lines and fsync (hold the exclusive lock, after `sync`)."""
+    def write(self, lines: Sequence[bytes]) -> None:
+        """Append whole lines with one fsync (hold the exclusive lock, after `sync`).
+
+        The caller already holds the records it wrote, so they are not read back: the file's
+        position simply moves past them.
+        """
         data = b"".join(lines)
         view = memoryview(data)
         try:
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            os.fsync(self._fd)
+            # the data and what is needed to read it back (the new size): enough for a record
+            # to survive a crash, and a third cheaper than fsync's full metadata flush on ext4
+            os.fdatasync(self._fd)
         except BaseException:
             # leave no half record behind for the next writer to trip over
             os.ftruncate(self._fd, self._offset)
             raise
-        self.sync(consume)
+        self._offset += len(data)
+        self._lines += len(lines)
 
 
 class FileStore:
@@ -157,13 +164,20 @@ class FileStore:
             return self._head
 
     def append(self, entry: LedgerEntry, expected: Head) -> bool:
+        return self.append_batch([entry], expected) == 1
+
+    def append_batch(self, entries: Sequence[LedgerEntry], expected: Head) -> int:
+        """All the entries in one write and one fsync (group commit), or none."""
         with self._file.locked(exclusive=True):
             self._file.sync(self._consume)
             self._file.drop_torn_tail()
-            if self._head != expected or entry.seq != expected.size:
-                return False
-            self._file.write([entry_line(entry)], self._consume)
-            return True
+            if self._head != expected or not extends(expected, entries):
+                return 0
+            self._file.write([entry_line(entry) for entry in entries])
+            for entry in entries:
+                self._entries.append(entry)
+                self._head = self._head.after(entry)
+            return len(entries)
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self._file.locked(exclusive=True):
@@ -171,7 +185,8 @@ class FileStore:
             self._file.drop_torn_tail()
             if any(c.same_tree(checkpoint) for c in self._checkpoints):
                 return
-            self._file.write([checkpoint_line(checkpoint)], self._consume)
+            self._file.write([checkpoint_line(checkpoint)])
+            self._checkpoints.append(checkpoint)
 
     def _consume(self, number: int, line: bytes) -> None:
         try:
@@ -205,7 +220,8 @@ class FileWitness:
             self._file.sync(self._consume)
             self._file.drop_torn_tail()
             if not any(c.same_tree(checkpoint) for c in self._checkpoints):
-                self._file.write([checkpoint_line(checkpoint)], self._consume)
+                self._file.write([checkpoint_line(checkpoint)])
+                self._checkpoints.append(checkpoint)
 
     def checkpoints(self) -> list[Checkpoint]:
         with self._file.locked(exclusive=False):

@@ -41,12 +41,41 @@ from grace.ledger.verify import VerifyReport, verify
 
 log = logging.getLogger(__name__)
 
+GATHER_SECONDS = 0.0005
+"""How long a writer waits for more appends to join its batch, when the last batch had several:
+far below an fsync (~1-3 ms), and it lets the callers that were just answered queue their next
+append in time, so batches are about as large as the number of concurrent writers."""
+
 CHECKPOINT_TYPES = frozenset({EntryType.MISSION_FINISHED.value})
 """Entry types after which a checkpoint is written at once (a Mission's record is complete)."""
 
 
 class LedgerContentionError(RuntimeError):
     """Lost the compare-and-swap race too many times in a row."""
+
+
+class _Pending:
+    """One caller's append, waiting in the group-commit queue until a writer settles it."""
+
+    def __init__(self, type: str, subject: Subject, data: dict[str, JsonValue], key: str) -> None:
+        self.type, self.subject, self.data, self.key = type, subject, data, key
+        self.done = False
+        self.wake = threading.Event()
+        self._entry: LedgerEntry | None = None
+        self._error: BaseException | None = None
+
+    def settle(self, entry: LedgerEntry) -> None:
+        self._entry, self.done = entry, True
+
+    def fail(self, error: BaseException) -> None:
+        self._error, self.done = error, True
+
+    def outcome(self) -> LedgerEntry:
+        if self._error is not None:
+            raise self._error
+        if self._entry is None:  # cannot happen: the writer that took it settled it
+            raise RuntimeError("ledger append was never settled")
+        return self._entry
 
 
 class Ledger:
@@ -82,6 +111,12 @@ class Ledger:
         self._head = Head()
         self._loaded = False
         self._checkpoint_due = False
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._committing = False
+        self._last_batch = 0
+        self._newest_checkpoint = (0, 0)
+        """(how many checkpoints were known, the largest tree size among them)"""
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -92,44 +127,117 @@ class Ledger:
         data: Mapping[str, JsonValue],
         idempotency_key: str,
     ) -> LedgerEntry:
-        """Record one event, exactly once per `idempotency_key`.
+        """Record one event, exactly once per `idempotency_key`, and return once it is durable.
 
         A retried call (kopf delivers at least once, a crash may come between the write and the
         status update) returns the entry already stored under that key instead of a new one.
         `data` must be plain JSON (str, int, float, bool, None, lists, dicts): ValueError else.
+
+        Group commit: appends from several threads at once (two Missions finishing together)
+        queue up while one of them writes; the next writer takes the whole queue and stores it
+        in one write (one fsync, one ConfigMap update). Nobody returns before its own entry is
+        committed.
         """
-        with self._lock:
-            self._ensure_loaded()
-            for attempt in range(self._max_attempts):
-                existing = self._by_key.get(idempotency_key)
+        pending = _Pending(str(type), subject, dict(data), idempotency_key)
+        with self._queue_lock:
+            self._queue.append(pending)
+            lead = not self._committing
+            self._committing = True
+        if not lead:
+            pending.wake.wait()  # set once settled, or when handed the lead
+            if pending.done:
+                return pending.outcome()
+        self._lead()
+        return pending.outcome()
+
+    def _lead(self) -> None:
+        """Commit what queued up, then hand the lead to the oldest append still waiting."""
+        if self._last_batch > 1:  # others append too: let those just answered queue up
+            time.sleep(GATHER_SECONDS)
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        self._last_batch = len(batch)
+        try:
+            with self._lock:
+                self._ensure_loaded()
+                self._commit(batch)
+        except BaseException as exc:  # every caller in the batch hears of it
+            for waiting in batch:
+                if not waiting.done:
+                    waiting.fail(exc)
+        finally:
+            for waiting in batch:
+                waiting.wake.set()
+            with self._queue_lock:
+                if self._queue:
+                    self._queue[0].wake.set()  # it leads next; `_committing` stays True
+                else:
+                    self._committing = False
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """Store every pending append of `batch` (holding `_lock`), settling each one."""
+        for attempt in range(self._max_attempts):
+            entries: list[LedgerEntry] = []
+            claims: list[list[_Pending]] = []
+            keys: dict[str, int] = {}
+            head = self._head
+            for pending in batch:
+                if pending.done:
+                    continue
+                existing = self._by_key.get(pending.key)
                 if existing is not None:
-                    stored = self._entries[existing]
-                    if stored.type != str(type) or stored.subject != subject:
-                        log.warning(
-                            "idempotency key %r already records a %s about %s/%s; kept that one",
-                            idempotency_key,
-                            stored.type,
-                            stored.subject.kind,
-                            stored.subject.name,
-                        )
-                    return stored
-                entry = next_entry(
-                    self._head,
-                    type=type,
-                    subject=subject,
-                    data=data,
-                    idempotency_key=idempotency_key,
-                    time=format_time(self._clock()),
-                    signer=self.signer,
-                )
-                if self._store.append(entry, self._head):
-                    self._take(entry)
-                    self._checkpoint_if_due(entry)
-                    return entry
+                    pending.settle(self._stored_for(pending, self._entries[existing]))
+                    continue
+                if pending.key in keys:  # the same key twice in one batch: one entry
+                    claims[keys[pending.key]].append(pending)
+                    continue
+                try:
+                    entry = next_entry(
+                        head,
+                        type=pending.type,
+                        subject=pending.subject,
+                        data=pending.data,
+                        idempotency_key=pending.key,
+                        time=format_time(self._clock()),
+                        signer=self.signer,
+                    )
+                except ValueError as exc:
+                    pending.fail(exc)
+                    continue
+                keys[pending.key] = len(entries)
+                entries.append(entry)
+                claims.append([pending])
+                head = head.after(entry)
+            if not entries:
+                return
+            stored = self._store.append_batch(entries, self._head)
+            for entry, waiting in zip(entries[:stored], claims[:stored], strict=True):
+                self._take(entry)
+                for pending in waiting:
+                    pending.settle(self._stored_for(pending, entry))
+            if stored:
+                self._checkpoint_if_due(entries[:stored])
+            if stored == len(entries):
+                return
+            if not stored:
                 self._refresh(after_conflict=True)
                 if attempt >= 2:
                     time.sleep(random.uniform(0, 0.002 * attempt))
-            raise LedgerContentionError(f"no append after {self._max_attempts} attempts")
+        error = LedgerContentionError(f"no append after {self._max_attempts} attempts")
+        for pending in batch:
+            if not pending.done:
+                pending.fail(error)
+
+    def _stored_for(self, pending: _Pending, stored: LedgerEntry) -> LedgerEntry:
+        if stored.type != pending.type or stored.subject != pending.subject:
+            log.warning(
+                "idempotency key %r already records a %s about %s/%s; kept that one",
+                pending.key,
+                stored.type,
+                stored.subject.kind,
+                stored.subject.name,
+            )
+        return stored
 
     def checkpoint(self) -> Checkpoint:
         """Sign the current tree head, store it, and hand it to every witness."""
@@ -254,10 +362,13 @@ class Ledger:
         self._tree.append(entry.leaf_hash())
         self._head = self._head.after(entry)
 
-    def _checkpoint_if_due(self, entry: LedgerEntry) -> None:
-        newest = max((c.tree_size for c in self._checkpoints), default=0)
+    def _checkpoint_if_due(self, entries: Sequence[LedgerEntry]) -> None:
+        if self._newest_checkpoint[0] != len(self._checkpoints):  # the list changed: recount
+            sizes = (c.tree_size for c in self._checkpoints)
+            self._newest_checkpoint = (len(self._checkpoints), max(sizes, default=0))
+        newest = self._newest_checkpoint[1]
         if (
-            entry.type in CHECKPOINT_TYPES
+            any(entry.type in CHECKPOINT_TYPES for entry in entries)
             or len(self._entries) - newest >= self.checkpoint_every
             or self._checkpoint_due
         ):

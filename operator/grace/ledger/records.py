@@ -34,8 +34,12 @@ class ParsedLog:
     """Bytes after the last newline: a write that never completed, so never acknowledged."""
 
 
+_ENTRY_OPEN = b'{"entry":'
+
+
 def entry_line(entry: LedgerEntry) -> bytes:
-    return canonical_json({"entry": entry.model_dump(mode="json")}) + b"\n"
+    """`canonical_json({"entry": ...})`, built from the entry's cached canonical bytes."""
+    return _ENTRY_OPEN + entry.canonical_bytes + b"}\n"
 
 
 def checkpoint_line(checkpoint: Checkpoint) -> bytes:
@@ -79,11 +83,18 @@ def parse_record(line: bytes) -> LedgerEntry | Checkpoint:
     raise ValueError(f"unknown record kind {kind!r}")
 
 
-def parse_lines(data: bytes, *, final_line_complete: bool = False) -> ParsedLog:
+def parse_lines(
+    data: bytes, *, final_line_complete: bool = False, deferred: bool = False
+) -> ParsedLog:
     """Parse a record stream, stopping at the first unreadable line.
 
     A last line without its newline is a torn write and is set aside in `torn_tail`, unless the
     medium writes whole values atomically (`final_line_complete`, e.g. a ConfigMap).
+
+    `deferred` is for `verify` only: entry lines are read by the fast validator and keep their
+    line, so that `verify` can check the signature over the stored bytes themselves. The strict
+    reading (duplicate keys, NaN) then happens in `verify`, and only for a line whose signature
+    does not verify over its own bytes (see `verify.settle`).
     """
     lines = data.split(b"\n")
     torn = lines.pop()  # b"" when data ends with a newline
@@ -96,7 +107,7 @@ def parse_lines(data: bytes, *, final_line_complete: bool = False) -> ParsedLog:
         if not line.strip():
             continue
         try:
-            record = parse_record(line)
+            record = (deferred and _parse_deferred(number, line)) or parse_record(line)
         except ValueError as exc:
             problem = Unreadable(seq=len(entries), line=number, reason=str(exc))
             return ParsedLog(entries, checkpoints, problem, torn)
@@ -105,6 +116,32 @@ def parse_lines(data: bytes, *, final_line_complete: bool = False) -> ParsedLog:
         else:
             checkpoints.append(record)
     return ParsedLog(entries, checkpoints, None, torn)
+
+
+DEFERRED_LINE = "deferred_line"
+"""`__dict__` key of an entry read by `_parse_deferred`: (line number, line, entry body)."""
+
+
+def deferred_line(entry: LedgerEntry) -> tuple[int, bytes, bytes] | None:
+    found: tuple[int, bytes, bytes] | None = entry.__dict__.get(DEFERRED_LINE)
+    return found
+
+
+def entry_body(line: bytes) -> bytes:
+    """The entry's own JSON inside an entry line (the line minus `{"entry":` and `}`)."""
+    return line[len(_ENTRY_OPEN) : -1]
+
+
+def _parse_deferred(number: int, line: bytes) -> LedgerEntry | None:
+    if not (line.startswith(_ENTRY_OPEN) and line.endswith(b"}")):
+        return None
+    body = entry_body(line)
+    try:
+        entry = LedgerEntry.model_validate_json(body)
+    except ValidationError:
+        return None  # the strict reader says precisely what is wrong
+    entry.__dict__[DEFERRED_LINE] = (number, line, body)
+    return entry
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

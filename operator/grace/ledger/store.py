@@ -8,10 +8,16 @@ that loses re-reads, finds out whether its event is already recorded, and tries 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Protocol
 
 from grace.ledger.chain import Head
 from grace.ledger.entry import Checkpoint, LedgerEntry
+
+
+def extends(head: Head, entries: Sequence[LedgerEntry]) -> bool:
+    """The entries are numbered consecutively from `head.size` (a batch to append there)."""
+    return bool(entries) and all(e.seq == head.size + i for i, e in enumerate(entries))
 
 
 class LedgerCorruptedError(RuntimeError):
@@ -31,6 +37,15 @@ class LedgerStore(Protocol):
         """Store `entry` iff the stored head is still `expected`; False when another writer won.
 
         True means committed: durable, and visible to every later read.
+        """
+        ...
+
+    def append_batch(self, entries: Sequence[LedgerEntry], expected: Head) -> int:
+        """Store consecutive `entries` (the first extends `expected`) in as few durable writes
+        as the medium allows: group commit, one fsync (or one API write) for many appends.
+
+        Returns how many of them, from the first, are committed (durable and visible); 0 when
+        another writer moved the head first. The rest, if any, were not written.
         """
         ...
 
@@ -69,12 +84,16 @@ class MemoryStore:
             return self._head
 
     def append(self, entry: LedgerEntry, expected: Head) -> bool:
+        return self.append_batch([entry], expected) == 1
+
+    def append_batch(self, entries: Sequence[LedgerEntry], expected: Head) -> int:
         with self._lock:
-            if self._head != expected or entry.seq != expected.size:
-                return False
-            self._entries.append(entry)
-            self._head = self._head.after(entry)
-            return True
+            if self._head != expected or not extends(expected, entries):
+                return 0
+            for entry in entries:
+                self._entries.append(entry)
+                self._head = self._head.after(entry)
+            return len(entries)
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self._lock:

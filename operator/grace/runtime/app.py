@@ -172,7 +172,10 @@ def build(config: OperatorConfig, preflight: Preflight) -> Runtime:
             metrics.PROMQL_ERRORS.labels(kind=kind).inc()
 
     prometheus = PrometheusSource(
-        config.prometheus_url, timeout=config.prometheus_timeout, on_query=on_query
+        config.prometheus_url,
+        timeout=config.prometheus_timeout,
+        on_query=on_query,
+        sharing=not config.no_query_sharing,
     )
     engine = make_engine(config.policy_engine, opa_url=config.opa_url, bundle=preflight.bundle)
     ledger = build_ledger(config, api_client, preflight.signer)

@@ -105,6 +105,12 @@ class OperatorConfig(BaseModel):
         gt=0,
         description="seconds a query may take; no answer in time makes the node Unknown",
     )
+    no_query_sharing: bool = Field(
+        default=False,
+        description="send every HealthNode's queries itself; by default identical PromQL "
+        "queries of several nodes go once per interval and share the answer (same text, same "
+        "moment: exact)",
+    )
     policy_engine: Literal["embedded", "opa"] = Field(
         default="embedded", description="where policy is evaluated: in-process (regopy) or OPA"
     )

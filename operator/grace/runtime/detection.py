@@ -20,6 +20,7 @@ from grace.api.mission import Mission, MissionSpec, Trigger
 from grace.api.playbook import Playbook
 from grace.detect.graph import HealthGraph, node_of
 from grace.detect.sample import Error as QueryError
+from grace.detect.sharing import share_window, until_next_tick
 from grace.ledger import Subject
 from grace.propose.proposer import Proposal, incident_since, propose
 from grace.runtime import metrics
@@ -68,7 +69,8 @@ class NodeWatch:
                     log.exception("evaluating HealthNode %s/%s failed", self.namespace, self.name)
                 metrics.DETECTION_LATENCY.observe(time.monotonic() - started)
                 interval = parse_duration(node.spec.interval)
-                await self.pause(stopped, max(interval - (time.monotonic() - started), 0.05))
+                # on the interval's grid: nodes with one interval ask together and share queries
+                await self.pause(stopped, until_next_tick(time.time(), interval))
         finally:
             if self.rt.watches.get(key) is self:
                 del self.rt.watches[key]
@@ -117,7 +119,10 @@ class NodeWatch:
 
     async def evaluate(self, node: HealthNode) -> None:
         now = utcnow()
-        samples = await asyncio.to_thread(self.rt.prometheus.sample, node.spec.signals)
+        share = share_window(parse_duration(node.spec.interval))
+        samples = await asyncio.to_thread(
+            self.rt.prometheus.sample, node.spec.signals, share, self.namespace
+        )
         status = self.rt.detector.evaluate(node, samples, now, self.graph(node))
         status.incident_since = incident_since(node.status, status.phase, now)
         status = self.with_learning(node, status, now)

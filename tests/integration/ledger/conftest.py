@@ -109,7 +109,7 @@ class LedgerSite:
         log = parse_segments(store.segments())
         return verify_log(log, self.keyring, witnessed=checkpoints, origin=self.origin)
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, namespace: str | None = None) -> subprocess.CompletedProcess[str]:
         """`grace ledger ARGS --from-cluster ...` against this site, as an admin would type it."""
         env = {**os.environ, "KUBECONFIG": self.cluster.kubeconfig}
         env.pop("GRACE_LEDGER_PUBLIC_KEYS", None)
@@ -121,7 +121,7 @@ class LedgerSite:
             "--context",
             self.cluster.context,
             "--ledger-namespace",
-            self.namespace,
+            namespace or self.namespace,
             "--prefix",
             self.prefix,
         ]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 
@@ -31,10 +32,10 @@ class CountingStore(ConfigMapStore):
 
     lost_races = 0
 
-    def append(self, entry: LedgerEntry, expected: Head) -> bool:
-        won = super().append(entry, expected)
-        self.lost_races += not won
-        return won
+    def append_batch(self, entries: Sequence[LedgerEntry], expected: Head) -> int:
+        stored = super().append_batch(entries, expected)
+        self.lost_races += not stored
+        return stored
 
 
 def test_two_writers_appending_at_once_never_fork_the_chain(site: LedgerSite) -> None:

@@ -78,3 +78,28 @@ def test_the_default_policy_keeps_big_entries_far_below_the_object_limit(
     assert all(cm.immutable for cm in segments[:-1])
     report = site.report(witnessed=False)
     assert report.ok and report.checked == 12, report.summary()
+
+
+def test_verify_from_cluster_refuses_to_say_ok_about_nothing(site: LedgerSite) -> None:
+    # an empty ledger namespace (or a ledger deleted wholesale) fails, unless allowed
+    empty = site.cli_verify()
+    assert empty.returncode == 1, empty.stdout + empty.stderr
+    assert empty.stdout.startswith(f"FAILED: no ledger entries in namespace {site.namespace}")
+    allowed = site.cli("verify", "--public-key", str(site.key_dir / "trusted.pem"), "--allow-empty")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+
+    site.ledger().append(EntryType.MISSION_FINISHED, _mission(0), {"i": 0}, "seq-0")
+    # a misspelled witness namespace is an error, not "ok"
+    typo = site.cli(
+        "verify", "--public-key", str(site.key_dir / "trusted.pem"),
+        "--witness-namespace", site.witness_namespace + "x",
+    )  # fmt: skip
+    assert typo.returncode == 2
+    assert f"--witness-namespace {site.witness_namespace}x: no such namespace" in typo.stderr
+    assert "Traceback" not in typo.stderr
+    # and so is a misspelled ledger namespace
+    wrong = site.cli(
+        "verify", "--public-key", str(site.key_dir / "trusted.pem"),
+        namespace=site.namespace + "x",
+    )  # fmt: skip
+    assert wrong.returncode == 2 and "--ledger-namespace" in wrong.stderr

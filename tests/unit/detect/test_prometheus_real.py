@@ -130,3 +130,31 @@ def test_wrong_path_is_unreachable(prometheus_url: str) -> None:
     result = src.query("up")
     src.close()
     assert isinstance(result, Unreachable)
+
+
+def test_a_template_batched_by_label_answers_each_node_as_its_own_query(
+    prometheus_url: str,
+) -> None:
+    template = 'count(prometheus_engine_query_duration_seconds{job="self",slice="%s"})'
+    reasons = ["inner_eval", "prepare_time", "queue_time", "result_sort", "no_such_slice"]
+    asked: list[str] = []
+    shared = PrometheusSource(prometheus_url, timeout=3, on_query=lambda r: asked.append(r.query))
+    alone = PrometheusSource(prometheus_url, timeout=3, sharing=False)
+
+    def node(reason: str) -> list[Signal]:
+        return [Signal(name="series", query=template % reason)]
+
+    deadline = time.monotonic() + 10
+    while not isinstance(alone.sample(node("inner_eval"))["series"], Value):  # first scrape
+        assert time.monotonic() < deadline, "Prometheus never scraped itself"
+        time.sleep(0.2)
+
+    for reason in reasons:  # the first round: every member is seen once
+        shared.sample(node(reason), max_age=5.0, group="ns")
+    shared._answers.clear()  # the next round: nothing fresh
+    asked.clear()
+    batched = {r: shared.sample(node(r), max_age=5.0, group="ns")["series"] for r in reasons}
+    own = {r: alone.sample(node(r))["series"] for r in reasons}
+    assert batched == own
+    assert own["inner_eval"] == Value(3.0) and own["no_such_slice"] == NoData()  # 3 quantiles
+    assert len(asked) == 1 and 'slice=~"' in asked[0]  # one request answered all five

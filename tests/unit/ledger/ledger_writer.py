@@ -1,15 +1,18 @@
 """A child process that appends to a file ledger in a loop and reports every acknowledged append.
 
 Run by the crash and concurrency tests: `python ledger_writer.py FILE KEYFILE PREFIX COUNT
-[--witness FILE] [--checkpoint-every N] [--half-write-at I] [--start-when FILE]` with `operator` on PYTHONPATH. It prints `<i> <seq>` after each
-append returns (committed), and `HALF` when `--half-write-at` made it write half a line and stop,
-so the parent can kill -9 it exactly there.
+[--witness FILE] [--checkpoint-every N] [--half-write-at I] [--start-when FILE] [--threads N]
+[--half-write-batch]` with `operator` on PYTHONPATH. It prints `<i> <seq>` after each append
+returns (committed), `WRITE <n>` for each write of n entries (with --threads), and `HALF` when
+`--half-write-at` or `--half-write-batch` made it write half a line and stop, so the parent can
+kill -9 it exactly there.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import threading
 import time
 from typing import Any
 
@@ -26,6 +29,12 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=16)
     parser.add_argument("--half-write-at", type=int, default=-1)
     parser.add_argument("--start-when", help="wait until this file exists (start together)")
+    parser.add_argument("--threads", type=int, default=1, help="appending threads (group commit)")
+    parser.add_argument(
+        "--half-write-batch",
+        action="store_true",
+        help="stop halfway through the first write that holds several entries (a group commit)",
+    )
     args = parser.parse_args()
 
     witnesses = [FileWitness(args.witness)] if args.witness else []
@@ -42,20 +51,49 @@ def main() -> None:
         while not os.path.exists(args.start_when):
             time.sleep(0.001)
     real_write = os.write
-    for i in range(args.count):
-        if i == args.half_write_at:
+    printing = threading.Lock()
 
-            def half_write(fd: int, data: Any) -> int:
-                whole = bytes(data)
-                written = real_write(fd, whole[: len(whole) // 2])
-                print("HALF", flush=True)
-                time.sleep(60)  # the parent kills us here, mid-line
-                return written
+    def say(text: str) -> None:
+        with printing:
+            print(text, flush=True)
 
-            os.write = half_write  # every write now stops halfway
-        subject = Subject(kind="Mission", namespace="shop", name=f"{args.prefix}-m{i // 5}")
-        entry = ledger.append("step.finished", subject, {"i": i}, f"{args.prefix}-{i}")
-        print(f"{i} {entry.seq}", flush=True)
+    def write(fd: int, data: Any) -> int:
+        whole = bytes(data)
+        entries = whole.count(b'{"entry":')
+        if args.half_write_batch and entries >= 2:
+            last = whole.rfind(b"\n", 0, len(whole) - 1) + 1  # the batch's last record
+            written = real_write(fd, whole[: last + (len(whole) - last) // 2])
+            say(f"HALF {entries}")
+            time.sleep(60)  # the parent kills us here, mid-batch
+            return written
+        if entries:
+            say(f"WRITE {entries}")
+        return real_write(fd, whole)
+
+    if args.threads > 1 or args.half_write_batch:
+        os.write = write
+
+    def run(first: int) -> None:
+        for i in range(first, args.count, args.threads):
+            if i == args.half_write_at:
+
+                def half_write(fd: int, data: Any) -> int:
+                    whole = bytes(data)
+                    written = real_write(fd, whole[: len(whole) // 2])
+                    say("HALF")
+                    time.sleep(60)  # the parent kills us here, mid-line
+                    return written
+
+                os.write = half_write  # every write now stops halfway
+            subject = Subject(kind="Mission", namespace="shop", name=f"{args.prefix}-m{i // 5}")
+            entry = ledger.append("step.finished", subject, {"i": i}, f"{args.prefix}-{i}")
+            say(f"{i} {entry.seq}")
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(args.threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 if __name__ == "__main__":

@@ -157,3 +157,49 @@ def test_keygen_prints_a_secret_and_keeps_previous_keys(
     signer = Signer.from_pem(secret["stringData"]["private.pem"].encode())
     trusted_ids = Keyring.from_pem(secret["stringData"]["trusted.pem"]).key_ids
     assert trusted_ids == [signer.key_id, corpus.signer.key_id]
+
+
+# -- "ok" about nothing is not ok (issue 11.4) ------------------------------------------------
+
+
+def test_verify_fails_on_an_empty_file_unless_empty_is_allowed(
+    capsys: pytest.CaptureFixture[str], trusted: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "ledger.jsonl"
+    empty.write_bytes(b"")
+    code, out, _ = run(capsys, "verify", str(empty), "--public-key", str(trusted))
+    assert code == 1
+    assert out.splitlines()[0].startswith(f"FAILED: no ledger entries in {empty}")
+    assert "--allow-empty" in out
+
+    code, out, _ = run(capsys, "verify", str(empty), "--public-key", str(trusted), "--allow-empty")
+    assert code == 0
+    assert "not proven: anything at all" in out
+
+
+def test_verify_without_a_witness_says_what_it_could_not_prove(
+    capsys: pytest.CaptureFixture[str], corpus: Corpus, trusted: Path
+) -> None:
+    code, out, _ = run(capsys, "verify", str(corpus.path), "--public-key", str(trusted))
+    assert code == 0 and out.startswith("ok: 14 entries")
+    assert "not proven: the tail is complete: without a witness" in out
+    code, out, _ = run(capsys, "verify", str(corpus.path), "--public-key", str(trusted), "--json")
+    assert json.loads(out)["unproven"] == [
+        "the tail is complete: without a witness (--witness-namespace or --witness), the newest "
+        "entries could have been cut off together with their checkpoints unnoticed"
+    ]
+    witness = ("--witness", str(corpus.witness_path))
+    code, out, _ = run(capsys, "verify", str(corpus.path), "--public-key", str(trusted), *witness)
+    assert code == 0 and "not proven" not in out
+
+
+def test_a_witness_with_none_of_the_ledgers_checkpoints_fails(
+    capsys: pytest.CaptureFixture[str], corpus: Corpus, trusted: Path, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "other-witness.jsonl"
+    wrong.write_bytes(b"")  # e.g. the witness file of another cluster, or emptied
+    code, out, _ = run(
+        capsys, "verify", str(corpus.path), "--public-key", str(trusted), "--witness", str(wrong)
+    )
+    assert code == 1
+    assert out.startswith("FAILED: the witness holds none of this ledger's checkpoints")

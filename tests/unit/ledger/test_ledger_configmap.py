@@ -11,6 +11,7 @@ from grace.ledger.configmapstore import (
     Plan,
     Segment,
     SegmentPolicy,
+    batch_size,
     ledger_role,
     parse_segments,
     parse_witness,
@@ -46,6 +47,18 @@ def test_the_plan_seals_before_a_segment_overflows(corpus: Corpus) -> None:
     assert plan_write(full, line, policy, entry=True) is Plan.SEAL
     assert plan_write(full, line, policy, entry=False) is Plan.APPEND  # a checkpoint still fits
     assert plan_write(Segment(0, ""), b"y" * 200, policy, entry=True) is Plan.APPEND
+
+
+def test_a_batch_fills_the_head_and_no_more(corpus: Corpus) -> None:
+    policy = SegmentPolicy(max_bytes=100, max_entries=3)
+    lines = [b"x" * 29 + b"\n"] * 5
+    one = Segment(0, "a" * 10, entries=parse_lines(corpus.path.read_bytes()).entries[:1])
+    assert batch_size(None, lines, policy) == 3  # an empty segment: the entry budget
+    assert batch_size(one, lines, policy) == 2  # 10 + 2 x 30 bytes, 1 + 2 entries
+    assert batch_size(Segment(0, "a" * 80), lines, policy) == 1  # full: sealed, one starts anew
+    assert batch_size(Segment(0, "a" * 80, sealed=True), lines, policy) == 3
+    assert plan_write(one, b"".join(lines[:2]), policy, entry=True, entries=2) is Plan.APPEND
+    assert plan_write(one, b"".join(lines[:3]), policy, entry=True, entries=3) is Plan.SEAL
 
 
 def test_segments_stay_far_below_the_configmap_limit(signer: Signer) -> None:
