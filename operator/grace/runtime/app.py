@@ -52,7 +52,6 @@ class Runtime:
     """(namespace, name) -> the running detection loop (NodeWatch) of that HealthNode."""
     graph: dict[str, dict[str, Any]] = field(default_factory=dict)
     """namespace -> HealthNode name -> its latest (spec, status): the health graph's view."""
-    ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     learned: set[str] = field(default_factory=set)
     autonomy_recorded: set[str] = field(default_factory=set)

@@ -217,10 +217,9 @@ class NodeWatch:
             subject = Subject(
                 kind="HealthNode", namespace=self.namespace, name=self.name, uid=node.metadata.uid
             )
-            async with self.rt.ledger_lock:
-                await asyncio.to_thread(
-                    self.rt.ledger.append, "autonomy.changed", subject, change.ledger_data(), key
-                )
+            await asyncio.to_thread(
+                self.rt.ledger.append, "autonomy.changed", subject, change.ledger_data(), key
+            )
             self.rt.autonomy_recorded.add(key)
             await asyncio.to_thread(
                 self.rt.kube.event,

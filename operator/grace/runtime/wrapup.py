@@ -111,10 +111,9 @@ async def vanished(rt: Runtime, seen: Mission | None) -> None:
         "message": message,
     }
     try:
-        async with rt.ledger_lock:
-            await asyncio.to_thread(
-                rt.ledger.append, "mission.deleted", subject, data, f"{meta.uid}/deleted"
-            )
+        await asyncio.to_thread(
+            rt.ledger.append, "mission.deleted", subject, data, f"{meta.uid}/deleted"
+        )
     except Exception as e:
         metrics.LEDGER_APPEND_FAILURES.inc()
         log.error("%s/%s: cannot record the deletion: %s", meta.namespace, meta.name, e)
