@@ -27,6 +27,7 @@ from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from grace.api.healthnode import Signal
+from grace.detect.alerts import promql_of
 from grace.detect.sample import Error, NoData, Sample, Unreachable, Value, sample_of
 
 
@@ -94,7 +95,7 @@ class PrometheusSource:
             if down is not None:
                 out[sig.name] = down
                 continue
-            result = self.query(sig.query)
+            result = self.query(promql_of(sig))
             out[sig.name] = result
             if isinstance(result, Unreachable):
                 down = result

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class OperatorConfig(BaseModel):
@@ -80,3 +80,30 @@ class OperatorConfig(BaseModel):
         default=False,
         description="one of several replicas: act only while holding the grace-leader Lease",
     )
+    webhook_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="port of the Alertmanager webhook receiver (POST /alerts); 0 disables it",
+    )
+    webhook_address: str = Field(
+        default="0.0.0.0", description="address the Alertmanager webhook receiver listens on"
+    )
+    webhook_token_file: Path | None = Field(
+        default=None,
+        description="file holding the bearer token Alertmanager must send (a mounted Secret); "
+        "required with --webhook-port",
+    )
+    webhook_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="largest webhook body accepted; a bigger post is refused with 413",
+    )
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_token(self) -> OperatorConfig:
+        if self.webhook_port and self.webhook_token_file is None:
+            raise ValueError(
+                "the webhook receiver needs --webhook-token-file (it never runs unauthenticated)"
+            )
+        return self

@@ -88,6 +88,17 @@ SIGNAL_QUERY_ERRORS = Gauge(
     ["namespace", "healthnode", "signal"],
 )
 
+ALERT_WEBHOOK_POSTS = Counter(
+    "grace_alert_webhook_posts_total",
+    "Posts to the Alertmanager webhook receiver, by outcome (accepted, unauthorized, "
+    "malformed, too-large, no-token).",
+    ["outcome"],
+)
+ALERT_WEBHOOK_WAKES = Counter(
+    "grace_alert_webhook_wakes_total",
+    "HealthNodes a webhook post woke for an immediate evaluation (never an action by itself).",
+)
+
 
 def forget(metric: Gauge, *labels: str) -> None:
     """Drop one labelled series (a deleted HealthNode's), if it exists."""
