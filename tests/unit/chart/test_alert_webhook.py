@@ -1,0 +1,96 @@
+"""charts/grace's Alertmanager webhook: off by default; when on, a Service to the port the
+operator listens on, a token Secret mounted where `grace run` reads it, and NetworkPolicy
+ingress for the senders only."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from grace.cli import run_cmd
+from grace.runtime.config import OperatorConfig
+from tests.unit.chart.chart import (
+    CHART,
+    KUBE_VERSION,
+    container,
+    of_kind,
+    one,
+    refusal,
+    render,
+    run_helm,
+)
+
+ON = {"alertWebhook": {"enabled": True}}
+
+
+def grace_run(docs: list[dict[str, Any]]) -> OperatorConfig:
+    parser = argparse.ArgumentParser()
+    run_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(container(one(docs, "Deployment"), "operator")["args"])
+    return run_cmd.config_of(args)
+
+
+def test_off_by_default() -> None:
+    docs = render()
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-alerts")]
+    assert grace_run(docs).webhook_port == 0
+
+
+def test_on_the_service_reaches_the_port_the_operator_listens_on_with_the_mounted_token() -> None:
+    docs = render(ON)
+    config = grace_run(docs)
+    service = one(docs, "Service", "grace-alerts")
+    pod = one(docs, "Deployment")["spec"]["template"]
+    operator = container(one(docs, "Deployment"), "operator")
+    ports = {p["name"]: p["containerPort"] for p in operator["ports"]}
+    assert service["spec"]["ports"][0]["targetPort"] == "webhook"
+    assert ports["webhook"] == config.webhook_port == 9095
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert config.webhook_max_bytes == 262144
+
+    secret = one(docs, "Secret", "grace-alert-webhook")
+    assert len(base64.b64decode(secret["data"]["token"])) == 40
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    mount = next(m for m in operator["volumeMounts"] if m["name"] == "alert-webhook-token")
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "alert-webhook-token")
+    assert volume["secret"]["secretName"] == "grace-alert-webhook"
+    assert Path(mount["mountPath"]) / "token" == config.webhook_token_file and mount["readOnly"]
+
+
+def test_an_existing_token_secret_is_used_not_generated() -> None:
+    docs = render(
+        {"alertWebhook": {"enabled": True, "token": {"create": False, "secretName": "mine"}}}
+    )
+    assert not of_kind(docs, "Secret") or all(
+        s["metadata"]["name"] != "mine" for s in of_kind(docs, "Secret")
+    )
+    volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert {"secretName": "mine", "defaultMode": 0o440} in [v.get("secret") for v in volumes]
+
+
+def test_network_policy_lets_only_the_senders_post() -> None:
+    docs = render({**ON, "networkPolicy": {"enabled": True, "scrapers": []}})
+    (rule,) = one(docs, "NetworkPolicy")["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "webhook", "protocol": "TCP"}]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    both = one(render({**ON, "networkPolicy": {"enabled": True}}), "NetworkPolicy")["spec"][
+        "ingress"
+    ]
+    assert [r["ports"][0]["port"] for r in both] == ["metrics", "webhook"]
+
+
+def test_lint_strict_is_clean_and_wrong_values_are_refused(tmp_path: Path) -> None:
+    file = tmp_path / "values.json"
+    file.write_text(json.dumps({**ON, "networkPolicy": {"enabled": True}}))
+    done = run_helm(
+        "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION, "--values", str(file)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    error = refusal({"alertWebhook": {"enabled": True, "tokenFile": "/x"}})
+    assert "values don't meet the specifications of the schema" in error, error
+    assert "alertWebhook" in error
