@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from grace.localcluster.prometheus import PrometheusServer
-from grace.sim import ShopExporter
+from grace.localcluster.prometheus import AlertmanagerServer, PrometheusServer
+from grace.sim import AlertWebhook, ShopExporter
 from tests.conftest import ClusterUnderTest
 from tests.support.shop import running_shop
 from tests.support.stack import OperatorProcess, ensure_policy_configmap
@@ -28,15 +29,47 @@ def exporter(api: Any, prometheus: PrometheusServer) -> Iterator[ShopExporter]:
         yield shop_exporter
 
 
+@dataclass(frozen=True)
+class Human:
+    """A real Alertmanager the operator posts notifications to, and its webhook receiver."""
+
+    alertmanager: AlertmanagerServer
+    inbox: AlertWebhook
+
+
+@pytest.fixture(scope="session")
+def human() -> Iterator[Human]:
+    """Where GRACE's notifications end up, as a person's Slack would get them: the webhook
+    receiver of a real Alertmanager (`human.alertmanager`) that the operator posts to. One
+    group per alert, so that a repeated notification would show as a second arrival."""
+    with (
+        AlertWebhook() as sink,
+        AlertmanagerServer(
+            sink.url,
+            group_by=("alertname", "namespace", "approvalrequest", "mission"),
+            group_wait=1,
+            group_interval=1,
+        ) as alertmanager,
+    ):
+        yield Human(alertmanager, sink)
+
+
 @pytest.fixture(scope="session")
 def operator(
     cluster: ClusterUnderTest,
     api: Any,
     prometheus: PrometheusServer,
+    human: Human,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     ensure_policy_configmap(api)
-    proc = OperatorProcess(cluster.kubeconfig, prometheus.url, tmp_path_factory.mktemp("operator"))
+    proc = OperatorProcess(
+        cluster.kubeconfig,
+        prometheus.url,
+        tmp_path_factory.mktemp("operator"),
+        f"--alertmanager-url={human.alertmanager.url}",
+        "--notify-interval=1",
+    )
     proc.start()
     yield proc
     proc.stop()

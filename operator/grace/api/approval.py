@@ -64,6 +64,12 @@ class ApprovalRequestStatus(Model):
     decided_at: datetime | None = None
     reason: str | None = None
     conditions: list[Condition] = Field(default_factory=list)
+    notified: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Notifications already delivered for this request (opened, settled): what "
+        "makes them exactly-once across restarts and replicas.",
+    )
 
 
 class ApprovalRequest(Model):

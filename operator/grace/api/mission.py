@@ -220,6 +220,12 @@ class MissionStatus(Model):
     ledger: list[LedgerRef] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
+    notified: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Notifications already delivered for this Mission (its end): what makes "
+        "them exactly-once across restarts and replicas.",
+    )
 
 
 class Mission(Model):

@@ -7,7 +7,7 @@ import dataclasses
 import kopf
 from kopf._core.intents.handlers import DaemonHandler  # pinned kopf: checked by a unit test
 
-from grace.handlers import alerts, healthnode, mission, startup  # noqa: F401
+from grace.handlers import alerts, healthnode, mission, notify, startup  # noqa: F401
 
 
 def _without_finalizers() -> None:

@@ -99,6 +99,16 @@ class OperatorConfig(BaseModel):
         ge=1024,
         description="largest webhook body accepted; a bigger post is refused with 413",
     )
+    alertmanager_url: str = Field(
+        default="",
+        description="Alertmanager that approval requests and Mission outcomes are posted to "
+        "(POST /api/v2/alerts, routed by your receivers); empty: no notifications",
+    )
+    notify_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="seconds between two looks for notifications due (failures back off to 60 s)",
+    )
 
     @model_validator(mode="after")
     def _webhook_needs_a_token(self) -> OperatorConfig:

@@ -99,6 +99,23 @@ ALERT_WEBHOOK_WAKES = Counter(
     "HealthNodes a webhook post woke for an immediate evaluation (never an action by itself).",
 )
 
+NOTIFICATIONS = Counter(
+    "grace_notifications_total",
+    "Notifications delivered, by receiver and event (approval.opened, approval.settled, "
+    "mission.finished).",
+    ["receiver", "event"],
+)
+NOTIFICATION_FAILURES = Counter(
+    "grace_notification_failures_total",
+    "Deliveries a receiver refused or did not answer (retried with backoff).",
+    ["receiver"],
+)
+NOTIFICATION_RECEIVER_UP = Gauge(
+    "grace_notification_receiver_up",
+    "1 when the last delivery to the receiver worked, 0 when it failed.",
+    ["receiver"],
+)
+
 
 def forget(metric: Gauge, *labels: str) -> None:
     """Drop one labelled series (a deleted HealthNode's), if it exists."""
