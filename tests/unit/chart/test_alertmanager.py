@@ -1,6 +1,6 @@
-"""charts/grace's Alertmanager webhook: off by default; when on, a Service to the port the
-operator listens on, a token Secret mounted where `grace run` reads it, and NetworkPolicy
-ingress for the senders only."""
+"""charts/grace and Alertmanager. The webhook receiver is off by default; when on: a Service to
+the port the operator listens on, a token Secret mounted where `grace run` reads it, and
+NetworkPolicy ingress for the senders only. Notifications go to the Alertmanager values name."""
 
 from __future__ import annotations
 
@@ -94,3 +94,12 @@ def test_lint_strict_is_clean_and_wrong_values_are_refused(tmp_path: Path) -> No
     error = refusal({"alertWebhook": {"enabled": True, "tokenFile": "/x"}})
     assert "values don't meet the specifications of the schema" in error, error
     assert "alertWebhook" in error
+
+
+def test_notifications_go_to_the_alertmanager_the_values_name() -> None:
+    assert grace_run(render()).alertmanager_url == ""
+    url = "http://alertmanager-operated.monitoring.svc:9093"
+    config = grace_run(render({"notifications": {"alertmanagerUrl": url, "interval": 3}}))
+    assert (config.alertmanager_url, config.notify_interval) == (url, 3.0)
+    error = refusal({"notifications": {"alertmanagerUrl": "alertmanager:9093"}})
+    assert "notifications" in error, error
