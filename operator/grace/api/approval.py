@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from grace.api.common import (
     API_VERSION,
@@ -64,11 +64,12 @@ class ApprovalRequestStatus(Model):
     decided_at: datetime | None = None
     reason: str | None = None
     conditions: list[Condition] = Field(default_factory=list)
-    notified: list[str] = Field(
+    notified: list[Annotated[str, StringConstraints(max_length=128)]] = Field(
         default_factory=list,
-        max_length=16,
+        max_length=64,
         description="Notifications already delivered for this request (opened, settled): what "
-        "makes them exactly-once across restarts and replicas.",
+        "makes them exactly-once across restarts and replicas (`event` for Alertmanager, "
+        "`event@channel` for a direct channel).",
     )
 
 

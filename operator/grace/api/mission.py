@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from grace.api.common import (
     API_VERSION,
@@ -220,11 +220,12 @@ class MissionStatus(Model):
     ledger: list[LedgerRef] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
-    notified: list[str] = Field(
+    notified: list[Annotated[str, StringConstraints(max_length=128)]] = Field(
         default_factory=list,
-        max_length=16,
+        max_length=64,
         description="Notifications already delivered for this Mission (its end): what makes "
-        "them exactly-once across restarts and replicas.",
+        "them exactly-once across restarts and replicas (`event` for Alertmanager, "
+        "`event@channel` for a direct channel).",
     )
 
 

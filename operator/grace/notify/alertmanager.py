@@ -25,6 +25,12 @@ class AlertmanagerReceiver:
         self.timeout = timeout
         self._session = requests.Session()
 
+    def record_key(self, event: str) -> str:
+        return event
+
+    def wants(self, notification: Notification) -> bool:
+        return True
+
     def deliver(self, notifications: Sequence[Notification]) -> None:
         if not notifications:
             return

@@ -109,6 +109,16 @@ class OperatorConfig(BaseModel):
         gt=0,
         description="seconds between two looks for notifications due (failures back off to 60 s)",
     )
+    notify_channels_file: Path | None = Field(
+        default=None,
+        description="YAML map of channel name -> apprise URL (a mounted Secret): direct "
+        "notifications to Slack, Teams, PagerDuty, webhooks...",
+    )
+    notify_subscriptions_file: Path | None = Field(
+        default=None,
+        description="YAML `subscriptions:` list: which events of which namespaces/HealthNodes "
+        "go to which channels (docs/alerts.md)",
+    )
 
     @model_validator(mode="after")
     def _webhook_needs_a_token(self) -> OperatorConfig:
