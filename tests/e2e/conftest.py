@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,10 +36,14 @@ class Human:
 
     alertmanager: AlertmanagerServer
     inbox: AlertWebhook
+    chat: AlertWebhook
+    """A direct channel (apprise `json://`), subscribed to approvals being opened."""
+    channels: Path
+    subscriptions: Path
 
 
 @pytest.fixture(scope="session")
-def human() -> Iterator[Human]:
+def human(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Human]:
     """Where GRACE's notifications end up, as a person's Slack would get them: the webhook
     receiver of a real Alertmanager (`human.alertmanager`) that the operator posts to. One
     group per alert, so that a repeated notification would show as a second arrival."""
@@ -50,8 +55,15 @@ def human() -> Iterator[Human]:
             group_wait=1,
             group_interval=1,
         ) as alertmanager,
+        AlertWebhook() as chat,
     ):
-        yield Human(alertmanager, sink)
+        files = tmp_path_factory.mktemp("channels")
+        channels, subscriptions = files / "channels.yaml", files / "subscriptions.yaml"
+        channels.write_text(f"chat: {chat.url.replace('http://', 'json://')}\n")
+        subscriptions.write_text(
+            "subscriptions:\n  - {channels: [chat], events: [approval.opened]}\n"
+        )
+        yield Human(alertmanager, sink, chat, channels, subscriptions)
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +81,8 @@ def operator(
         tmp_path_factory.mktemp("operator"),
         f"--alertmanager-url={human.alertmanager.url}",
         "--notify-interval=1",
+        f"--notify-channels-file={human.channels}",
+        f"--notify-subscriptions-file={human.subscriptions}",
     )
     proc.start()
     yield proc

@@ -1,6 +1,7 @@
 """Notifications out: an ApprovalRequest and a Mission's end reach a human through a real
-Alertmanager (its API holds the alert, its webhook receiver delivers it), each exactly once, even
-when Alertmanager was down when the request opened.
+Alertmanager (its API holds the alert, its webhook receiver delivers it) and a direct apprise
+channel (a local JSON endpoint), each exactly once, even when Alertmanager was down when the
+request opened (the channel, up all along, is not held back by it).
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def test_approval_and_outcome_reach_a_human_once_even_after_alertmanager_was_dow
             ),
             timeout=30,
         )
-        assert not get(dyn, "ApprovalRequest", ns, name).status.get("notified")
+        told = get(dyn, "ApprovalRequest", ns, name).status.get("notified") or []
+        assert "approval.opened" not in told  # the chat channel may have had it: it is up
     finally:
         human.alertmanager.start()
 
@@ -114,9 +116,19 @@ def test_approval_and_outcome_reach_a_human_once_even_after_alertmanager_was_dow
         lambda: arrived(human, "GraceApprovalPending", ns, "firing"),
     )
     assert told[0].annotations["approve"] == notes["approve"]
+    chat = wait_for(
+        "the approval in the chat channel (apprise)",
+        lambda: [
+            b for b in human.chat.notifications() if f"{name} -n {ns}" in b.get("message", "")
+        ],
+    )
+    assert notes["approve"] in chat[0]["message"] and notes["deny"] in chat[0]["message"]
     wait_for(
         "the request to record what was sent",
-        lambda: get(dyn, "ApprovalRequest", ns, name).status.get("notified") == ["approval.opened"],
+        lambda: (
+            sorted(get(dyn, "ApprovalRequest", ns, name).status.get("notified") or [])
+            == ["approval.opened", "approval.opened@chat"]
+        ),
     )
 
     approve(cluster, ns, name, "alice")
@@ -147,4 +159,5 @@ def test_approval_and_outcome_reach_a_human_once_even_after_alertmanager_was_dow
     # Exactly once: one firing arrival per event, though the Notifier kept looking every second.
     assert len(arrived(human, "GraceApprovalPending", ns, "firing")) == 1
     assert len(arrived(human, "GraceMissionFinished", ns, "firing")) == 1
+    assert len([b for b in human.chat.notifications() if f"{name} -n {ns}" in b["message"]]) == 1
     assert json.dumps(human.inbox.notifications()).count(operator.webhook_token.read_text()) == 0
