@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from grace.cli import run_cmd
 from grace.runtime.config import OperatorConfig
 from tests.unit.chart.chart import (
@@ -86,7 +88,13 @@ def test_network_policy_lets_only_the_senders_post() -> None:
 
 def test_lint_strict_is_clean_and_wrong_values_are_refused(tmp_path: Path) -> None:
     file = tmp_path / "values.json"
-    file.write_text(json.dumps({**ON, "networkPolicy": {"enabled": True}}))
+    notifications = {
+        "alertmanagerUrl": "http://alertmanager-operated.monitoring.svc:9093",
+        "channelsSecret": "grace-channels",
+        "subscriptions": [{"channels": ["sre"], "healthNodes": ["checkout"]}],
+    }
+    values = {**ON, "networkPolicy": {"enabled": True}, "notifications": notifications}
+    file.write_text(json.dumps(values))
     done = run_helm(
         "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION, "--values", str(file)
     )
@@ -102,4 +110,37 @@ def test_notifications_go_to_the_alertmanager_the_values_name() -> None:
     config = grace_run(render({"notifications": {"alertmanagerUrl": url, "interval": 3}}))
     assert (config.alertmanager_url, config.notify_interval) == (url, 3.0)
     error = refusal({"notifications": {"alertmanagerUrl": "alertmanager:9093"}})
+    assert "notifications" in error, error
+
+
+def test_direct_channels_come_from_your_secret_and_subscriptions_from_values() -> None:
+    subscriptions = [
+        {"channels": ["sre-slack"], "events": ["approval.opened"], "namespaces": ["shop"]}
+    ]
+    docs = render(
+        {"notifications": {"channelsSecret": "grace-channels", "subscriptions": subscriptions}}
+    )
+    config = grace_run(docs)
+    pod = one(docs, "Deployment")["spec"]["template"]
+    mounts = {
+        m["name"]: m["mountPath"]
+        for m in container(one(docs, "Deployment"), "operator")["volumeMounts"]
+    }
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["notify-channels"]["secret"]["secretName"] == "grace-channels"
+    assert Path(mounts["notify-channels"]) / "channels.yaml" == config.notify_channels_file
+    cm = one(docs, "ConfigMap", volumes["notify-subscriptions"]["configMap"]["name"])
+    assert (
+        Path(mounts["notify-subscriptions"]) / "subscriptions.yaml"
+        == config.notify_subscriptions_file
+    )
+    # What the operator will parse, with the operator's own parser.
+    from grace.notify.channels import Subscriptions
+
+    parsed = Subscriptions.model_validate(yaml.safe_load(cm["data"]["subscriptions.yaml"]))
+    assert parsed.subscriptions[0].namespaces == ["shop"]
+    assert grace_run(render()).notify_channels_file is None
+    error = refusal(
+        {"notifications": {"subscriptions": [{"channels": ["x"], "events": ["mission.started"]}]}}
+    )
     assert "notifications" in error, error
