@@ -9,7 +9,13 @@ from typing import Any
 import kopf
 
 from grace.notify import AlertmanagerReceiver
-from grace.notify.channels import AppriseChannel, ConfigError, load_channels, load_subscriptions
+from grace.notify.channels import (
+    AppriseChannel,
+    ConfigError,
+    Subscription,
+    load_channels,
+    load_subscriptions,
+)
 from grace.runtime.app import Runtime
 from grace.runtime.notifier import Notifier, Receiver
 
@@ -26,7 +32,7 @@ def channels(runtime: Runtime) -> list[Receiver]:
         subscriptions = (
             load_subscriptions(config.notify_subscriptions_file, list(urls))
             if config.notify_subscriptions_file
-            else []
+            else [Subscription(channels=list(urls))]  # no file: every event to every channel
         )
         return [AppriseChannel(name, url, subscriptions) for name, url in sorted(urls.items())]
     except ConfigError as e:

@@ -117,7 +117,7 @@ class OperatorConfig(BaseModel):
     notify_subscriptions_file: Path | None = Field(
         default=None,
         description="YAML `subscriptions:` list: which events of which namespaces/HealthNodes "
-        "go to which channels (docs/alerts.md)",
+        "go to which channels (docs/alerts.md); without it every event goes to every channel",
     )
 
     @model_validator(mode="after")
