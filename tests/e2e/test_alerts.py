@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from grace.localcluster.prometheus import AlertmanagerServer, PrometheusServer
 from tests.conftest import ClusterUnderTest
+from tests.e2e.detection_support import metric, scrape
 from tests.e2e.scenario import (
     BAD_IMAGE,
     GOOD_IMAGE,
@@ -107,18 +107,6 @@ def post(operator: OperatorProcess, body: bytes, token: str | None) -> tuple[int
         return e.code, json.loads(e.read() or b"null")
 
 
-def metric(operator: OperatorProcess, name: str, **labels: str) -> float:
-    url = f"http://127.0.0.1:{operator.metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        text = resp.read().decode()
-    return sum(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-    )
-
-
 def firing(namespace: str) -> bytes:
     """What Alertmanager would post if ShopHighErrorRate fired for checkout: it does not."""
     alert = {
@@ -160,31 +148,34 @@ def test_an_alert_heals_and_forged_posts_change_nothing(
     wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
 
     token = operator.webhook_token.read_text().strip()
-    refused = metric(operator, "grace_alert_webhook_posts_total")
+    refused = metric(scrape(operator.metrics_port), "grace_alert_webhook_posts_total")
     assert post(operator, firing(ns), None)[0] == 401
     assert post(operator, firing(ns), "not-the-token")[0] == 401
     assert post(operator, b'{"version": "4", "alerts": "none"}', token)[0] == 400
     assert post(operator, b"{" * (300 * 1024), token)[0] == 413
-    assert metric(operator, "grace_alert_webhook_posts_total") == refused + 4
+    assert metric(scrape(operator.metrics_port), "grace_alert_webhook_posts_total") == refused + 4
 
     # Authenticated, well-formed, and false: the node is evaluated at once and stays Healthy.
-    evaluations = metric(operator, "grace_detection_evaluation_seconds_count")
+    evaluations = metric(scrape(operator.metrics_port), "grace_detection_evaluation_seconds_count")
     status, reply = post(operator, firing(ns), token)
     assert (status, reply["woken"]) == (200, 1)
     wait_for(
         "the woken node to be evaluated",
-        lambda: metric(operator, "grace_detection_evaluation_seconds_count") > evaluations,
+        lambda: (
+            metric(scrape(operator.metrics_port), "grace_detection_evaluation_seconds_count")
+            > evaluations
+        ),
     )
     assert phase_of(dyn, "HealthNode", ns, "checkout") == "Healthy"
     assert items(dyn, "Mission", ns) == []
 
-    woken = metric(operator, "grace_alert_webhook_wakes_total")
+    woken = metric(scrape(operator.metrics_port), "grace_alert_webhook_wakes_total")
     set_image(api, ns, BAD_IMAGE)
     node = wait_phase(dyn, "HealthNode", ns, "checkout", "Critical", timeout=60)
     assert node.status.signals[0].value >= 1  # the firing series Prometheus holds
     wait_for(
         "Alertmanager to deliver the firing alert to the receiver",
-        lambda: metric(operator, "grace_alert_webhook_wakes_total") > woken,
+        lambda: metric(scrape(operator.metrics_port), "grace_alert_webhook_wakes_total") > woken,
     )
     mission = the_mission(dyn, ns)
     assert mission.spec.playbook == "rollback-bad-release"

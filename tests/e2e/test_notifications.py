@@ -7,12 +7,12 @@ request opened (the channel, up all along, is not held back by it).
 from __future__ import annotations
 
 import json
-import urllib.request
 from typing import Any
 
 from grace.sim.webhook import ReceivedAlert
 from tests.conftest import ClusterUnderTest
 from tests.e2e.conftest import Human
+from tests.e2e.detection_support import metric, scrape
 from tests.e2e.scenario import (
     BAD_IMAGE,
     approve,
@@ -25,19 +25,6 @@ from tests.e2e.scenario import (
 )
 from tests.support.kube import apply, wait_for
 from tests.support.stack import OperatorProcess, grant
-
-
-def metric(operator: OperatorProcess, name: str, **labels: str) -> float:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics") as resp:
-        text = resp.read().decode()
-    return sum(
-        s.value
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
-        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-    )
 
 
 def held(human: Human, alertname: str, namespace: str) -> list[dict[str, Any]]:
@@ -72,7 +59,9 @@ def test_approval_and_outcome_reach_a_human_once_even_after_alertmanager_was_dow
     wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
 
     human.alertmanager.stop()  # the receiver is down when the request opens
-    failures = metric(operator, "grace_notification_failures_total", receiver="alertmanager")
+    failures = metric(
+        scrape(operator.metrics_port), "grace_notification_failures_total", receiver="alertmanager"
+    )
     try:
         set_image(api, ns, BAD_IMAGE)
         mission = the_mission(dyn, ns)
@@ -81,9 +70,18 @@ def test_approval_and_outcome_reach_a_human_once_even_after_alertmanager_was_dow
         wait_for(
             "the failing receiver to show in the metrics",
             lambda: (
-                metric(operator, "grace_notification_failures_total", receiver="alertmanager")
+                metric(
+                    scrape(operator.metrics_port),
+                    "grace_notification_failures_total",
+                    receiver="alertmanager",
+                )
                 > failures
-                and metric(operator, "grace_notification_receiver_up", receiver="alertmanager") == 0
+                and metric(
+                    scrape(operator.metrics_port),
+                    "grace_notification_receiver_up",
+                    receiver="alertmanager",
+                )
+                == 0
             ),
             timeout=30,
         )

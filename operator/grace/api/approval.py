@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from grace.api.common import (
     API_VERSION,
     NAME_PATTERN,
     Condition,
     Model,
+    NotificationKey,
     ObjectMeta,
     ShortText,
     cel,
+    notified_field,
     validations,
 )
 
@@ -64,13 +66,7 @@ class ApprovalRequestStatus(Model):
     decided_at: datetime | None = None
     reason: str | None = None
     conditions: list[Condition] = Field(default_factory=list)
-    notified: list[Annotated[str, StringConstraints(max_length=128)]] = Field(
-        default_factory=list,
-        max_length=64,
-        description="Notifications already delivered for this request (opened, settled): what "
-        "makes them exactly-once across restarts and replicas (`event` for Alertmanager, "
-        "`event@channel` for a direct channel).",
-    )
+    notified: list[NotificationKey] = notified_field("request (opened, settled)")
 
 
 class ApprovalRequest(Model):

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from grace.api.common import (
     API_VERSION,
     NAME_PATTERN,
     Condition,
     Model,
+    NotificationKey,
     ObjectMeta,
     cel,
+    notified_field,
     validations,
 )
 
@@ -220,13 +222,7 @@ class MissionStatus(Model):
     ledger: list[LedgerRef] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
-    notified: list[Annotated[str, StringConstraints(max_length=128)]] = Field(
-        default_factory=list,
-        max_length=64,
-        description="Notifications already delivered for this Mission (its end): what makes "
-        "them exactly-once across restarts and replicas (`event` for Alertmanager, "
-        "`event@channel` for a direct channel).",
-    )
+    notified: list[NotificationKey] = notified_field("Mission (its end)")
 
 
 class Mission(Model):
