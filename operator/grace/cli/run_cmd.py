@@ -64,11 +64,6 @@ def _run(args: argparse.Namespace) -> int:
         config = config_of(args)
     except ValidationError as e:
         for err in e.errors():
-            if not err["loc"]:  # a rule across flags
-                print(
-                    f"grace run: error: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr
-                )
-                continue
             flag = "--" + str(err["loc"][0]).replace("_", "-")
             print(f"grace run: error: {flag}: {err['msg']}", file=sys.stderr)
         return 2

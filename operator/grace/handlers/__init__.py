@@ -9,6 +9,10 @@ from kopf._core.intents.handlers import DaemonHandler  # pinned kopf: checked by
 
 from grace.handlers import alerts, healthnode, mission, notify, startup  # noqa: F401
 
+# Alerts in (the webhook receiver) and notifications out run while this replica leads.
+kopf.on.startup()(alerts.start_alert_receiver)
+kopf.on.startup()(notify.start_notifier)
+
 
 def _without_finalizers() -> None:
     """Daemons without finalizers: GRACE never blocks the deletion of a user's object.

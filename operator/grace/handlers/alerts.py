@@ -1,18 +1,14 @@
-"""The Alertmanager webhook receiver's life: started with the operator (the leader), stopped with it."""
+"""The Alertmanager webhook receiver runs beside the handlers while this replica leads."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
-
-import kopf
 
 from grace.runtime.alertreceiver import AlertReceiver, TokenFile, serve
 from grace.runtime.app import Runtime
 
-_RUNNERS: list[Any] = []
 
-
-@kopf.on.startup()
 async def start_alert_receiver(memo: Any, **_: Any) -> None:
     runtime: Runtime = memo
     config = runtime.config
@@ -23,10 +19,5 @@ async def start_alert_receiver(memo: Any, **_: Any) -> None:
         config.webhook_max_bytes,
         lambda: list(runtime.watches.values()),
     )
-    _RUNNERS.append(await serve(receiver, config.webhook_address, config.webhook_port))
-
-
-@kopf.on.cleanup()
-async def stop_alert_receiver(**_: Any) -> None:
-    while _RUNNERS:
-        await _RUNNERS.pop().cleanup()
+    task = serve(receiver, config.webhook_address, config.webhook_port)
+    runtime.background.append(asyncio.create_task(task))

@@ -6,8 +6,6 @@ import asyncio
 import logging
 from typing import Any
 
-import kopf
-
 from grace.notify import AlertmanagerReceiver
 from grace.notify.channels import (
     AppriseChannel,
@@ -40,7 +38,6 @@ def channels(runtime: Runtime) -> list[Receiver]:
         return []
 
 
-@kopf.on.startup()
 async def start_notifier(memo: Any, **_: Any) -> None:
     runtime: Runtime = memo
     config = runtime.config

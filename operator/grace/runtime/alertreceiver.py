@@ -11,6 +11,7 @@ Served from the kopf event loop, so only the replica holding the leader Lease li
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Callable, Iterable
@@ -121,10 +122,23 @@ def _refuse(status: int, outcome: str, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def serve(receiver: AlertReceiver, address: str, port: int) -> web.AppRunner:
-    """Start listening; the caller keeps the runner and calls `cleanup()` to stop."""
+async def serve(receiver: AlertReceiver, address: str, port: int) -> None:
+    """Listen until cancelled (the operator's cleanup cancels its background tasks)."""
     runner = web.AppRunner(receiver.app(), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, address, port).start()
-    log.info("Alertmanager webhook receiver on http://%s:%d%s", address, port, PATH)
-    return runner
+    try:
+        try:
+            await web.TCPSite(runner, address, port).start()
+        except OSError as e:
+            log.error(
+                "Alertmanager webhook receiver cannot listen on %s:%d (%s): alerts are only "
+                "pulled from Prometheus",
+                address,
+                port,
+                e.strerror,
+            )
+            return
+        log.info("Alertmanager webhook receiver on http://%s:%d%s", address, port, PATH)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

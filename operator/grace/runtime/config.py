@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 
 class OperatorConfig(BaseModel):
@@ -91,6 +91,7 @@ class OperatorConfig(BaseModel):
     )
     webhook_token_file: Path | None = Field(
         default=None,
+        validate_default=True,
         description="file holding the bearer token Alertmanager must send (a mounted Secret); "
         "required with --webhook-port",
     )
@@ -120,10 +121,11 @@ class OperatorConfig(BaseModel):
         "go to which channels (docs/alerts.md); without it every event goes to every channel",
     )
 
-    @model_validator(mode="after")
-    def _webhook_needs_a_token(self) -> OperatorConfig:
-        if self.webhook_port and self.webhook_token_file is None:
+    @field_validator("webhook_token_file")
+    @classmethod
+    def _webhook_needs_a_token(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None and info.data.get("webhook_port"):
             raise ValueError(
-                "the webhook receiver needs --webhook-token-file (it never runs unauthenticated)"
+                "required with --webhook-port: the receiver never runs unauthenticated"
             )
-        return self
+        return value
