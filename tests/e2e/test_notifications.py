@@ -1,7 +1,8 @@
 """Notifications out: an ApprovalRequest and a Mission's end reach a human through a real
 Alertmanager (its API holds the alert, its webhook receiver delivers it) and a direct apprise
 channel (a local JSON endpoint), each exactly once, even when Alertmanager was down when the
-request opened (the channel, up all along, is not held back by it).
+request opened (the channel, up all along, is not held back by it) and the operator is killed
+-9 right after the decision.
 """
 
 from __future__ import annotations
@@ -130,6 +131,12 @@ def test_approval_and_outcome_reach_a_human_once_even_after_alertmanager_was_dow
     )
 
     approve(cluster, ns, name, "alice")
+    wait_for(
+        "the operator to settle the request",
+        lambda: get(dyn, "ApprovalRequest", ns, name).status.get("state") == "Approved",
+    )
+    operator.kill()  # kill -9 between "decided" and "notified" (or just after: either way...)
+    operator.start()  # ...the human hears of the decision exactly once
     wait_for(
         "the decision to resolve the approval at the receiver",
         lambda: arrived(human, "GraceApprovalPending", ns, "resolved"),
