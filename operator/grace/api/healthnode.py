@@ -124,7 +124,7 @@ class AlertRef(Model):
     )
 
     @model_validator(mode="after")
-    def _no_reserved_labels(self) -> AlertRef:
+    def _labels_are_matchers(self) -> AlertRef:
         bad = sorted(k for k in self.labels if not re.match(LABEL_NAME_PATTERN, k))
         if bad:
             raise ValueError(f"alert.labels keys must be Prometheus label names: {', '.join(bad)}")

@@ -44,13 +44,13 @@ class TokenFile:
             if mtime != self._mtime:
                 self._token, self._mtime = self.path.read_text().strip(), mtime
         except OSError as e:
-            if self._token or self._mtime is None:
+            if self._mtime != -1.0:  # one line per outage, not one per post
                 log.error(
                     "webhook token file %s unreadable (%s): every post is refused",
                     self.path,
                     e.strerror,
                 )
-            self._token, self._mtime = "", 0.0
+            self._token, self._mtime = "", -1.0
         return self._token
 
 
