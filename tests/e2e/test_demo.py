@@ -39,6 +39,9 @@ def test_demo_runs_the_bad_release_end_to_end_and_leaves_nothing_behind(
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert f"the current kube context {cluster.context!r}" in out
+    told, approved = out.find("[chat] GRACE asks:"), out.find("alice approves")
+    assert 0 <= told < approved, out  # the on-call hears of it before alice approves
+    assert re.search(r"\[chat\]   Approve: kubectl grace approve \S+ -n shop", out), out
     assert re.search(r"approved by alice: Mission \S+ may run", out), out
     assert "Succeeded: verified: all checks held" in out
     assert re.search(r"ok: \d+ entr(y|ies) and \d+ checkpoints? verified", out), out

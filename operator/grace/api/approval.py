@@ -13,9 +13,11 @@ from grace.api.common import (
     NAME_PATTERN,
     Condition,
     Model,
+    NotificationKey,
     ObjectMeta,
     ShortText,
     cel,
+    notified_field,
     validations,
 )
 from grace.api.playbook import Risk
@@ -65,6 +67,7 @@ class ApprovalRequestStatus(Model):
     decided_at: datetime | None = None
     reason: str | None = None
     conditions: list[Condition] = Field(default_factory=list)
+    notified: list[NotificationKey] = notified_field("request (opened, settled)")
 
 
 class ApprovalRequest(Model):

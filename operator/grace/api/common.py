@@ -17,6 +17,20 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 ObjectName = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=NAME_PATTERN)]
 ShortText = Annotated[str, StringConstraints(max_length=1024)]
+NotificationKey = Annotated[str, StringConstraints(max_length=128)]
+"""One delivered notification in `status.notified`: `event`, or `event@channel`."""
+MAX_NOTIFIED = 64
+
+
+def notified_field(of: str) -> Any:
+    """`status.notified` of an ApprovalRequest or a Mission: written by the Notifier only."""
+    return Field(
+        default_factory=list,
+        max_length=MAX_NOTIFIED,
+        description=f"Notifications already delivered for this {of}: what makes them "
+        "exactly-once across restarts and replicas (`event` for Alertmanager, `event@channel` "
+        "for a direct channel).",
+    )
 
 
 class Model(BaseModel):

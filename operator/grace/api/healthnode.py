@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints, model_validator
 
 from grace.api.common import (
     API_VERSION,
@@ -83,13 +84,69 @@ class Target(Model):
     name: str = Field(min_length=1, max_length=253, pattern=NAME_PATTERN)
 
 
-class Signal(Model):
-    """One PromQL-backed health signal with its thresholds and hysteresis."""
+LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+MAX_ALERT_LABELS = 16
+ALERT_RESERVED_LABELS = ("alertname", "alertstate")
+
+
+class AlertRef(Model):
+    """A Prometheus alerting rule the team already has, as a signal: its firing series count.
+
+    The value is read from Prometheus' own `ALERTS` series (pull), never from a webhook: a
+    webhook only makes GRACE look sooner.
+    """
 
     model_config = Model.model_config | {
         "json_schema_extra": validations(
             cel(
-                "has(self.degraded) || has(self.critical)",
+                "!has(self.labels) || self.labels.all(k, k != 'alertname' && k != 'alertstate')",
+                "alert.labels must not set 'alertname' or 'alertstate' (use alert.name; GRACE "
+                "reads the firing state itself)",
+                field_path=".labels",
+            ),
+            cel(
+                "!has(self.labels) || self.labels.all(k, k.matches('" + LABEL_NAME_PATTERN + "'))",
+                "alert.labels keys must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*)",
+                field_path=".labels",
+            ),
+        )
+    }
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        description="The alert's name (the rule's `alert:`, the `alertname` label).",
+    )
+    labels: dict[str, Annotated[str, StringConstraints(max_length=1024)]] = Field(
+        default_factory=dict,
+        max_length=MAX_ALERT_LABELS,
+        description="Labels the alert must carry (exact match), e.g. namespace and deployment.",
+    )
+
+    @model_validator(mode="after")
+    def _labels_are_matchers(self) -> AlertRef:
+        bad = sorted(k for k in self.labels if not re.match(LABEL_NAME_PATTERN, k))
+        if bad:
+            raise ValueError(f"alert.labels keys must be Prometheus label names: {', '.join(bad)}")
+        reserved = sorted(set(self.labels) & set(ALERT_RESERVED_LABELS))
+        if reserved:
+            raise ValueError(f"alert.labels must not set {', '.join(reserved)}")
+        return self
+
+
+class Signal(Model):
+    """One health signal (a PromQL query or a Prometheus alert), thresholds and hysteresis."""
+
+    model_config = Model.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "has(self.query) != has(self.alert)",
+                "a signal sets exactly one of 'query' (PromQL) or 'alert' (a Prometheus alert "
+                "by name)",
+                field_path=".query",
+            ),
+            cel(
+                "has(self.degraded) || has(self.critical) || has(self.alert)",
                 "a signal needs a 'degraded' or a 'critical' threshold",
             ),
             cel(
@@ -114,7 +171,14 @@ class Signal(Model):
     }
 
     name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN)
-    query: str = Field(min_length=1, max_length=4096, description="A PromQL instant query.")
+    query: str | None = Field(
+        default=None, min_length=1, max_length=4096, description="A PromQL instant query."
+    )
+    alert: AlertRef | None = Field(
+        default=None,
+        description="Instead of a query: the number of firing series of this Prometheus alert "
+        "(from `ALERTS`); without thresholds, Critical while it fires.",
+    )
     degraded: Threshold | None = None
     critical: Threshold | None = None
     for_: str = Field(
@@ -131,6 +195,14 @@ class Signal(Model):
         pattern=DURATION_PATTERN,
         description="Predict the value this far ahead; a predicted critical breach is flagged.",
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Signal:
+        if (self.query is None) == (self.alert is None):
+            raise ValueError(f"signal {self.name}: set exactly one of 'query' or 'alert'")
+        if self.alert is not None and self.degraded is None and self.critical is None:
+            self.critical = Threshold(above=0)
+        return self
 
 
 class Remediation(Model):

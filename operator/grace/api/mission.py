@@ -13,8 +13,10 @@ from grace.api.common import (
     NAME_PATTERN,
     Condition,
     Model,
+    NotificationKey,
     ObjectMeta,
     cel,
+    notified_field,
     validations,
 )
 
@@ -220,6 +222,7 @@ class MissionStatus(Model):
     ledger: list[LedgerRef] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
+    notified: list[NotificationKey] = notified_field("Mission (its end)")
 
 
 class Mission(Model):

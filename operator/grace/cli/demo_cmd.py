@@ -128,7 +128,7 @@ def _demo(args: argparse.Namespace) -> int:
     from grace.localcluster.opa import OpaServer
     from grace.localcluster.prometheus import PrometheusServer
     from grace.runtime.kube import Kube
-    from grace.sim import Scope, ShopExporter
+    from grace.sim import AlertWebhook, Scope, ShopExporter
 
     workdir: Path = args.dir
     workdir.mkdir(parents=True, exist_ok=True)
@@ -190,6 +190,11 @@ def _demo(args: argparse.Namespace) -> int:
             # A new ledger each run: the Learner rebuilds from it, and after a few earlier runs'
             # successes the policy would auto-approve, skipping the human step this demo shows.
             shutil.rmtree(workdir / "operator", ignore_errors=True)
+            # The on-call's chat: a local JSON endpoint GRACE notifies through apprise.
+            chat = cleanup.enter_context(AlertWebhook())
+            (workdir / "operator").mkdir(parents=True)
+            channels = workdir / "operator" / "channels.yaml"
+            channels.write_text(f"chat: {chat.url.replace('http://', 'json://')}\n")
             operator = OperatorProcess(
                 target.kubeconfig,
                 prom.url,
@@ -197,6 +202,8 @@ def _demo(args: argparse.Namespace) -> int:
                 "--policy-engine=opa",
                 f"--opa-url={opa.url}",
                 "--namespace=shop",
+                f"--notify-channels-file={channels}",
+                "--notify-interval=1",
             )
             operator.start()
             cleanup.callback(operator.stop)
@@ -291,6 +298,15 @@ def _demo(args: argparse.Namespace) -> int:
             show_timeline()
             assert m.status.approval is not None
             request = m.status.approval.request
+            told = wait(
+                "the approval request in the on-call's chat",
+                lambda: [b for b in chat.notifications() if request in str(b.get("message"))],
+                30,
+                show_timeline,
+            )
+            line(f"[chat] {told[0].get('title', '')}")
+            for text in str(told[0].get("message", "")).splitlines():
+                line(f"[chat]   {text}")
             say(f"6. alice approves with `kubectl grace approve {request}`")
             env = {**os.environ, "KUBECONFIG": target.kubeconfig}
             env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

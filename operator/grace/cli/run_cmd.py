@@ -53,7 +53,6 @@ def config_of(args: argparse.Namespace) -> OperatorConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import kopf
     from pydantic import ValidationError
 
     try:
@@ -65,4 +64,4 @@ def _run(args: argparse.Namespace) -> int:
     from grace.handlers import register  # the operator's imports only once the flags are good
     from grace.runtime.app import run
 
-    return run(config, register(kopf.get_default_registry()))
+    return run(config, register)

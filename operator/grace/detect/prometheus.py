@@ -34,6 +34,7 @@ from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from grace.api.healthnode import Signal
+from grace.detect.alerts import promql_of
 from grace.detect.batching import MAX_BATCH, Family, batched_query, families, split
 from grace.detect.sample import Error, NoData, Sample, Unreachable, Value, sample_of
 from grace.detect.sharing import MAX_SHARE_SECONDS, Fetched, normalized, reusable
@@ -241,7 +242,7 @@ class PrometheusSource:
             if down is not None:
                 out[sig.name] = down
                 continue
-            result = self.query(sig.query, max_age, group)
+            result = self.query(promql_of(sig), max_age, group)
             out[sig.name] = result
             if isinstance(result, Unreachable):
                 down = result

@@ -57,6 +57,7 @@ def settle(request: ApprovalRequest, now: datetime) -> ApprovalRequestStatus | N
                 decided_by=who,
                 decided_at=at,
                 reason=annotations.get(REASON_ANNOTATION),
+                notified=request.status.notified,
             )
         return ApprovalRequestStatus(
             state=ApprovalState.EXPIRED,
@@ -66,11 +67,13 @@ def settle(request: ApprovalRequest, now: datetime) -> ApprovalRequestStatus | N
                 f"was written at {at.isoformat()}, after the "
                 f"request expired at {request.spec.expires_at.isoformat()}: it does not count"
             ),
+            notified=request.status.notified,
         )
     if now >= request.spec.expires_at:
         return ApprovalRequestStatus(
             state=ApprovalState.EXPIRED,
             decided_at=now,
             reason=f"nobody decided before {request.spec.expires_at.isoformat()}",
+            notified=request.status.notified,  # the Notifier's record, not the runner's to drop
         )
     return None

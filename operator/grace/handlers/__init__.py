@@ -15,15 +15,20 @@ from kopf._cogs.structs.references import Selector  # pinned kopf: checked by a 
 from kopf._core.intents.handlers import DaemonHandler  # pinned kopf: checked by a unit test
 
 from grace.api.common import GROUP, VERSION
-from grace.handlers import healthnode, mission, startup
+from grace.handlers import alerts, healthnode, mission, notify, startup
 
 
 def register(registry: kopf.OperatorRegistry) -> kopf.OperatorRegistry:
     """Every handler of the operator, registered once into `registry` (returned)."""
     _daemon(registry, "healthnodes", healthnode.watch_health, cancellation_timeout=5.0)
     _daemon(registry, "missions", mission.run_mission, cancellation_timeout=10.0)
-    kopf.on.event(GROUP, VERSION, "healthnodes", registry=registry)(healthnode.node_deleted)
+    kopf.on.event(GROUP, VERSION, "healthnodes", registry=registry, when=healthnode.is_deletion)(
+        healthnode.node_deleted
+    )
     kopf.on.startup(registry=registry)(startup.configure)
+    # Alerts in (the webhook receiver) and notifications out run while this replica leads.
+    kopf.on.startup(registry=registry)(alerts.start_alert_receiver)
+    kopf.on.startup(registry=registry)(notify.start_notifier)
     kopf.on.cleanup(registry=registry)(startup.stop_background)
     return registry
 

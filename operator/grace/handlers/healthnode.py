@@ -15,11 +15,14 @@ async def watch_health(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, 
     await NodeWatch(runtime, body).run(stopped)
 
 
-async def node_deleted(type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
+def is_deletion(type: str, **_: Any) -> bool:
+    """Only DELETED events reach `node_deleted` (kopf would log every other one)."""
+    return type == "DELETED"
+
+
+async def node_deleted(body: kopf.Body, memo: Any, **_: Any) -> None:
     """Stop the node's loop at once: kopf does not stop a daemon of an object without a
     finalizer when it is deleted (and GRACE puts no finalizer on users' objects)."""
-    if type != "DELETED":
-        return
     runtime: Runtime = memo
     meta = body.get("metadata", {})
     watch = runtime.watches.get((meta.get("namespace", ""), meta.get("name", "")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -37,7 +38,11 @@ class OperatorProcess:
         self.log = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = free_port()
+        self.webhook_port = free_port()
+        self.webhook_token = workdir / "webhook-token"
         workdir.mkdir(parents=True, exist_ok=True)
+        if not self.webhook_token.exists():
+            self.webhook_token.write_text(secrets.token_urlsafe(24))
         if not self.key.exists():
             signer = Signer.generate()
             self.key.write_text(signer.private_pem())
@@ -57,6 +62,9 @@ class OperatorProcess:
             "--mission-tick=0.5",
             f"--metrics-port={self.metrics_port}",
             "--metrics-address=127.0.0.1",
+            f"--webhook-port={self.webhook_port}",
+            "--webhook-address=127.0.0.1",
+            f"--webhook-token-file={self.webhook_token}",
             *self.extra,
         ]
         with self.log.open("ab") as out:
@@ -69,6 +77,11 @@ class OperatorProcess:
                 raise RuntimeError(f"operator did not start:\n{self.tail()}")
             time.sleep(0.1)
         return self
+
+    @property
+    def webhook_url(self) -> str:
+        """Where Alertmanager posts alerts to this operator (while it is the leader)."""
+        return f"http://127.0.0.1:{self.webhook_port}/alerts"
 
     def kill(self) -> None:
         """SIGKILL, as a crash or an OOM kill would."""

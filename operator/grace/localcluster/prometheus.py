@@ -365,12 +365,16 @@ class AlertmanagerServer(_Process):
         group_interval: Duration = "5m",
         repeat_interval: Duration = "4h",
         send_resolved: bool = True,
+        bearer_token_file: Path | None = None,
         port: int | None = None,
         data_dir: Path | None = None,
         binary: Path | None = None,
         ready_timeout: float = 30.0,
     ) -> None:
+        """`bearer_token_file`: the webhook is posted with `Authorization: Bearer <its content>`
+        (GRACE's receiver requires one)."""
         super().__init__(binary or alertmanager_binary(), port, data_dir, ready_timeout)
+        self.bearer_token_file = bearer_token_file
         self.webhook_url = webhook_url
         self.group_by = list(group_by)
         self.group_wait = duration(group_wait)
@@ -390,6 +394,11 @@ class AlertmanagerServer(_Process):
         ]
 
     def config(self) -> dict[str, Any]:
+        webhook: dict[str, Any] = {"url": self.webhook_url, "send_resolved": self.send_resolved}
+        if self.bearer_token_file is not None:
+            webhook["http_config"] = {
+                "authorization": {"type": "Bearer", "credentials_file": str(self.bearer_token_file)}
+            }
         return {
             "route": {
                 "receiver": "webhook",
@@ -401,9 +410,7 @@ class AlertmanagerServer(_Process):
             "receivers": [
                 {
                     "name": "webhook",
-                    "webhook_configs": [
-                        {"url": self.webhook_url, "send_resolved": self.send_resolved}
-                    ],
+                    "webhook_configs": [webhook],
                 }
             ],
         }

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,9 +201,13 @@ def build(config: OperatorConfig, preflight: Preflight) -> Runtime:
     )
 
 
-def run(config: OperatorConfig, registry: kopf.OperatorRegistry) -> int:
-    """Run the operator with the handlers in `registry` until SIGINT/SIGTERM; the exit code."""
+def run(
+    config: OperatorConfig, handlers: Callable[[kopf.OperatorRegistry], kopf.OperatorRegistry]
+) -> int:
+    """Run the operator until SIGINT/SIGTERM with the handlers `handlers` registers (once its
+    flags and the cluster are known good); the exit code."""
     preflight = Preflight.check(config)
+    registry = handlers(kopf.get_default_registry())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = build(config, preflight)
     metrics.APPROVALS_PENDING.set_function(lambda: len(runtime.approvals.pending))

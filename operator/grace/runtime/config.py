@@ -12,7 +12,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 FLAGS: dict[str, tuple[str, ...]] = {"namespaces": ("-n", "--namespace")}
@@ -169,3 +169,52 @@ class OperatorConfig(BaseModel):
         default=False,
         description="one of several replicas: act only while holding the grace-leader Lease",
     )
+    webhook_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="port of the Alertmanager webhook receiver (POST /alerts); 0 disables it",
+    )
+    webhook_address: str = Field(
+        default="0.0.0.0", description="address the Alertmanager webhook receiver listens on"
+    )
+    webhook_token_file: Path | None = Field(
+        default=None,
+        validate_default=True,
+        description="file holding the bearer token Alertmanager must send (a mounted Secret); "
+        "required with --webhook-port",
+    )
+    webhook_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="largest webhook body accepted; a bigger post is refused with 413",
+    )
+    alertmanager_url: str = Field(
+        default="",
+        description="Alertmanager that approval requests and Mission outcomes are posted to "
+        "(POST /api/v2/alerts, routed by your receivers); empty: no notifications",
+    )
+    notify_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="seconds between two looks for notifications due (failures back off to 60 s)",
+    )
+    notify_channels_file: Path | None = Field(
+        default=None,
+        description="YAML map of channel name -> apprise URL (a mounted Secret): direct "
+        "notifications to Slack, Teams, PagerDuty, webhooks...",
+    )
+    notify_subscriptions_file: Path | None = Field(
+        default=None,
+        description="YAML `subscriptions:` list: which events of which namespaces/HealthNodes "
+        "go to which channels (docs/alerts.md); without it every event goes to every channel",
+    )
+
+    @field_validator("webhook_token_file")
+    @classmethod
+    def _webhook_needs_a_token(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None and info.data.get("webhook_port"):
+            raise ValueError(
+                "required with --webhook-port: the receiver never runs unauthenticated"
+            )
+        return value

@@ -88,6 +88,34 @@ SIGNAL_QUERY_ERRORS = Gauge(
     ["namespace", "healthnode", "signal"],
 )
 
+ALERT_WEBHOOK_POSTS = Counter(
+    "grace_alert_webhook_posts_total",
+    "Posts to the Alertmanager webhook receiver, by outcome (accepted, unauthorized, "
+    "malformed, too-large, no-token).",
+    ["outcome"],
+)
+ALERT_WEBHOOK_WAKES = Counter(
+    "grace_alert_webhook_wakes_total",
+    "HealthNodes a webhook post woke for an immediate evaluation (never an action by itself).",
+)
+
+NOTIFICATIONS = Counter(
+    "grace_notifications_total",
+    "Notifications delivered, by receiver and event (approval.opened, approval.settled, "
+    "mission.finished).",
+    ["receiver", "event"],
+)
+NOTIFICATION_FAILURES = Counter(
+    "grace_notification_failures_total",
+    "Deliveries a receiver refused or did not answer (retried with backoff).",
+    ["receiver"],
+)
+NOTIFICATION_RECEIVER_UP = Gauge(
+    "grace_notification_receiver_up",
+    "1 when the last delivery to the receiver worked, 0 when it failed.",
+    ["receiver"],
+)
+
 
 def forget(metric: Gauge, *labels: str) -> None:
     """Drop one labelled series (a deleted HealthNode's), if it exists."""

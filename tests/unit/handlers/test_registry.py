@@ -15,7 +15,8 @@ def test_daemons_are_registered_without_finalizers() -> None:
     assert {h.id for h in handlers} == {"watch_health", "run_mission"}
     assert all(h.requires_finalizer is False for h in handlers)
     assert {h.selector.any_name for h in handlers} == {"healthnodes", "missions"}
-    assert len(registry._activities.get_all_handlers()) == 2  # startup, cleanup
+    activities = {h.id for h in registry._activities.get_all_handlers()}
+    assert activities == {"configure", "start_alert_receiver", "start_notifier", "stop_background"}
 
 
 def test_importing_the_handlers_registers_nothing() -> None:
