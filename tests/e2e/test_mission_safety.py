@@ -168,31 +168,39 @@ def _drive(
     approved: set[str] = set()
     restarted = False
     seen = ""
-    while time.monotonic() < deadline:
-        if kill.fired.is_set() and not restarted:
-            operator.kill()  # reap it
-            seen = at_kill()
+    try:
+        while time.monotonic() < deadline:
+            if kill.fired.is_set() and not restarted:
+                operator.kill()  # reap it
+                seen = at_kill()
+                operator.start()
+                restarted = True
+            for request in items(dyn, "ApprovalRequest", ns):
+                name = request.metadata.name
+                state = (request.get("status") or {}).get("state")
+                if name not in approved and state in (None, "Pending"):
+                    approve(cluster, ns, name)
+                    approved.add(name)
+            missions = items(dyn, "Mission", ns)
+            if missions and all(m.status and m.status.phase in TERMINAL for m in missions):
+                if restarted:
+                    return missions, seen
+                # The watch thread delivers each change in order, but may deliver the boundary
+                # a moment after this poll read the final state: give it that moment.
+                if not kill.fired.wait(10):
+                    raise AssertionError(
+                        f"boundary {boundary.id!r} ({boundary.what}) was never observed: the "
+                        f"Mission went past it; timeline: {missions[0].status.timeline}"
+                    )
+                continue
+            time.sleep(0.2)
+        raise AssertionError(
+            f"the Mission did not finish after a kill at {boundary.id!r}:\n{operator.tail(40)}"
+        )
+    finally:
+        if kill.fired.is_set() and not restarted:  # never leave the session without its operator
+            operator.kill()
             operator.start()
-            restarted = True
-        for request in items(dyn, "ApprovalRequest", ns):
-            name = request.metadata.name
-            state = (request.get("status") or {}).get("state")
-            if name not in approved and state in (None, "Pending"):
-                approve(cluster, ns, name)
-                approved.add(name)
-        missions = items(dyn, "Mission", ns)
-        if missions and all(m.status and m.status.phase in TERMINAL for m in missions):
-            if restarted:
-                return missions, seen
-            if not kill.fired.is_set():
-                raise AssertionError(
-                    f"boundary {boundary.id!r} ({boundary.what}) was never observed: the Mission "
-                    f"went past it; timeline: {missions[0].status.timeline}"
-                )
-        time.sleep(0.2)
-    raise AssertionError(
-        f"the Mission did not finish after a kill at {boundary.id!r}:\n{operator.tail(40)}"
-    )
 
 
 def _killed_at(kill: Kill) -> str:
