@@ -24,12 +24,24 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/python -m compileall -q /opt/venv
 
 FROM ${PYTHON_IMAGE}
-# The base image's own installer goes too: nothing in the running image can install code.
+# The base image's own installer goes too: nothing in the running image can install code
+# (the official image's pip and ensurepip, or Debian's ensurepip and bundled wheels).
+# The embedded policy engine (regopy) links libatomic.so.1: installed when the base lacks it.
+# uid 65532 gets a passwd entry and a HOME: getpass/pwd lookups of the running user work.
 RUN python -m pip uninstall -y -q pip setuptools wheel 2>/dev/null; \
-    rm -rf /root/.cache /usr/local/lib/python3.11/ensurepip
+    rm -rf /root/.cache /usr/local/lib/python3*/ensurepip /usr/lib/python3*/ensurepip \
+        /usr/share/python-wheels; \
+    if ! ldconfig -p | grep -q 'libatomic\.so\.1 '; then \
+        apt-get update -q && apt-get install -y -q --no-install-recommends libatomic1 \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && echo 'grace:x:65532:65532:grace:/home/grace:/usr/sbin/nologin' >> /etc/passwd \
+ && echo 'grace:x:65532:' >> /etc/group \
+ && mkdir -p /home/grace && chown 65532:65532 /home/grace
 COPY --from=build /opt/venv /opt/venv
 COPY policies /app/policies
 ENV PATH=/opt/venv/bin:$PATH \
+    HOME=/home/grace \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 WORKDIR /app
