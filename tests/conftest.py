@@ -116,3 +116,9 @@ def namespace(api: object, request: pytest.FixtureRequest) -> Iterator[str]:
     core.create_namespace({"metadata": {"name": name, "labels": {"grace.dev/test": "true"}}})
     yield name
     core.delete_namespace(name, propagation_policy="Background")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real-node tier runs first: its operator pod and the e2e tier's `grace run` (which
+    watches every namespace, for the whole session once started) must never both see a node."""
+    items.sort(key=lambda item: "tests/realnode/" not in item.nodeid)

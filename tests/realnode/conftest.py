@@ -24,7 +24,7 @@ ON_NODE: dict[str, Any] = {
 """What a pod spec needs to land on the real node (it is tainted: KWOK pods stay away)."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def node_owner(cluster: ClusterUnderTest) -> RealNode:
     local = cluster.local_cluster
     if local is None or not local.state.real_node:
@@ -55,7 +55,7 @@ class BuiltImages:
     sizes: dict[str, int] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def images(node_owner: RealNode) -> BuiltImages:
     """Every image the tier runs, built with buildah (layers cached) and imported once."""
     from grace.localcluster import images as img
@@ -117,7 +117,7 @@ def core(api: Any) -> Iterator[Any]:
 # ---- Prometheus on the node's address (the operator pods query it) --------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def node_prometheus(node_owner: RealNode) -> Iterator[Any]:
     """A real Prometheus the pods can reach (on the node's address), scraping the kubelet's
     cAdvisor, kube-state-metrics and every pod's `metrics`/`http` port."""
@@ -187,7 +187,7 @@ def _run(argv: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def release(
     cluster: ClusterUnderTest,
     api: Any,

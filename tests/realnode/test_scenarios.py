@@ -1,0 +1,217 @@
+"""examples/realnode/ on the real node: real containers fail, the operator pod heals them.
+
+Each scenario applies its example folder (queries pointed at its namespace, intervals
+shortened, pods sent to the real node), breaks the workload the way production breaks,
+approves as alice, and checks the Mission, the verification against the real metrics and the
+ledger the operator pod signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from tests.conftest import REPO, ClusterUnderTest
+from tests.e2e.scenario import approve, the_mission, wait_phase
+from tests.realnode.conftest import ON_NODE, BuiltImages, Release, wait_for
+from tests.support.kube import apply
+from tests.support.stack import grant
+
+EXAMPLES = REPO / "examples" / "realnode"
+FAST_VERIFY = {"interval": "1s", "stableFor": "3s", "timeout": "2m", "failureLimit": 3}
+
+
+def example(folder: str, namespace: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The folder's workloads and GRACE objects, as the tests run them: its queries on
+    `namespace`, test-speed intervals (1 s scrapes: 10 s rate windows), pods on the real node."""
+    workloads, grace = [], []
+    for path in sorted((EXAMPLES / folder).glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            doc = copy.deepcopy(doc)
+            if doc["kind"] == "HealthNode":
+                doc["spec"]["interval"] = "1s"
+                for signal in doc["spec"]["signals"]:
+                    signal["query"] = (
+                        signal["query"]
+                        .replace('namespace="shop"', f'namespace="{namespace}"')
+                        .replace("[1m]", "[10s]")
+                    )
+                    signal["for"] = "2s"
+                grace.append(doc)
+            elif doc["kind"] == "Playbook":
+                delay = doc["spec"]["verify"].get("initialDelay", "0s")
+                doc["spec"]["verify"].update(
+                    FAST_VERIFY, initialDelay="20s" if delay != "0s" else "0s"
+                )
+                doc["spec"].update(cooldown="0s", timeout="4m")
+                grace.append(doc)
+            else:
+                if doc["kind"] == "Deployment":
+                    doc["spec"]["template"]["spec"].update(copy.deepcopy(ON_NODE))
+                workloads.append(doc)
+    return workloads, grace
+
+
+def set_image(api: Any, namespace: str, deployment: str, image: str) -> None:
+    client.AppsV1Api(api).patch_namespaced_deployment(
+        deployment,
+        namespace,
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}},
+    )
+
+
+def image_of(api: Any, namespace: str, deployment: str) -> str:
+    dep = client.AppsV1Api(api).read_namespaced_deployment(deployment, namespace)
+    return str(dep.spec.template.spec.containers[0].image)
+
+
+def available(api: Any, namespace: str, deployment: str) -> bool:
+    dep = client.AppsV1Api(api).read_namespaced_deployment(deployment, namespace)
+    return bool(
+        dep.status.available_replicas == dep.spec.replicas
+        and dep.status.updated_replicas == dep.spec.replicas
+    )
+
+
+def ledger_verifies(cluster: ClusterUnderTest, api: Any, release: Release, tmp: Path) -> None:
+    """`grace ledger verify` of the ConfigMap ledger the operator pods wrote, as an auditor
+    runs it, with the public key from the chart's Secret."""
+    secret = client.CoreV1Api(api).read_namespaced_secret("grace-ledger-key", release.namespace)
+    (tmp / "public.pem").write_bytes(base64.b64decode(secret.data["public.pem"]))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grace.cli.main",
+            "ledger",
+            "verify",
+            "--from-cluster",
+            f"--ledger-namespace={release.namespace}",
+            f"--public-key={tmp / 'public.pem'}",
+            f"--context={cluster.context}",
+        ],
+        capture_output=True,
+        text=True,
+        env={**release.env},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def heal(
+    cluster: ClusterUnderTest,
+    api: Any,
+    dyn: Any,
+    release: Release,
+    namespace: str,
+    folder: str,
+    node: str,
+    deployment: str,
+    bad_image: str,
+    timeout: float = 180,
+) -> Any:
+    """Apply the example, wait Healthy, roll out `bad_image`, approve the proposed Mission as
+    alice; returns the finished Mission."""
+    grant(api, namespace, "alice", "grace-approver")
+    workloads, grace = example(folder, namespace)
+    apply(dyn, workloads, namespace)
+    wait_for(f"{deployment} available", lambda: available(api, namespace, deployment), 120)
+    good_image = image_of(api, namespace, deployment)
+    apply(dyn, grace, namespace)
+    wait_phase(dyn, "HealthNode", namespace, node, "Healthy", timeout=90)
+
+    set_image(api, namespace, deployment, bad_image)
+    wait_phase(dyn, "HealthNode", namespace, node, "Critical", "Degraded", timeout=120)
+    mission = the_mission(dyn, namespace)
+    # proposed by the operator pod (its ServiceAccount), decided by its OPA sidecar
+    assert mission.spec.requestedBy == f"system:serviceaccount:{release.namespace}:{release.name}"
+    waiting = wait_phase(dyn, "Mission", namespace, mission.metadata.name, "AwaitingApproval")
+    assert waiting.status.decision.result == "require_approval"
+    assert waiting.status.decision.engine == "opa"
+    approve(cluster, namespace, waiting.status.approval.request, "alice")
+    done = wait_phase(
+        dyn,
+        "Mission",
+        namespace,
+        mission.metadata.name,
+        "Succeeded",
+        "Failed",
+        "RolledBack",
+        "TimedOut",
+        timeout=timeout,
+    )
+    assert done.status.phase == "Succeeded", done.status.timeline
+    assert done.status.verification.outcome == "Passed"
+    assert image_of(api, namespace, deployment) == good_image
+    wait_for(f"{deployment} available again", lambda: available(api, namespace, deployment), 120)
+    wait_phase(dyn, "HealthNode", namespace, node, "Healthy", timeout=60)
+    return done
+
+
+def test_bad_release_answering_5xx_is_rolled_back(
+    cluster: ClusterUnderTest,
+    api: Any,
+    dyn: Any,
+    release: Release,
+    images: BuiltImages,
+    node_prometheus: Any,
+    tmp_path: Path,
+) -> None:
+    ns = "rn-bad-release"
+    done = heal(
+        cluster,
+        api,
+        dyn,
+        release,
+        ns,
+        "bad-release",
+        "checkout",
+        "checkout",
+        images.shop["errors"],
+    )
+    # the verification read what the containers themselves counted
+    observed = [c.observed for c in done.status.verification.checks]
+    assert observed and all(o is not None and o < 0.02 for o in observed), observed
+    errors = node_prometheus.query_value(
+        f'sum(increase(http_requests_total{{namespace="{ns}",app="checkout",code="500"}}[10m]))'
+    )
+    assert errors and errors > 10, "the bad release served real 5xx answers"
+    ledger_verifies(cluster, api, release, tmp_path)
+
+
+def test_crash_looping_release_is_rolled_back(
+    cluster: ClusterUnderTest,
+    api: Any,
+    dyn: Any,
+    release: Release,
+    images: BuiltImages,
+    node_prometheus: Any,
+    tmp_path: Path,
+) -> None:
+    ns = "rn-crashloop"
+    heal(
+        cluster,
+        api,
+        dyn,
+        release,
+        ns,
+        "crashloop",
+        "payments",
+        "payments",
+        images.shop["crash"],
+    )
+    restarts = node_prometheus.query_value(
+        f'max(max_over_time(kube_pod_container_status_restarts_total{{namespace="{ns}"}}[10m]))'
+    )
+    assert restarts and restarts >= 1, "the kubelet really restarted the crashing container"
+    ledger_verifies(cluster, api, release, tmp_path)
