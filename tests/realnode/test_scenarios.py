@@ -12,6 +12,7 @@ import base64
 import copy
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,20 +118,19 @@ def heal(
     folder: str,
     node: str,
     deployment: str,
-    bad_image: str,
+    break_it: Callable[[], None],
     timeout: float = 180,
 ) -> Any:
-    """Apply the example, wait Healthy, roll out `bad_image`, approve the proposed Mission as
-    alice; returns the finished Mission."""
+    """Apply the example, wait Healthy, `break_it`, approve the proposed Mission as alice, wait
+    for it to succeed and the node to be Healthy again; returns the finished Mission."""
     grant(api, namespace, "alice", "grace-approver")
     workloads, grace = example(folder, namespace)
     apply(dyn, workloads, namespace)
     wait_for(f"{deployment} available", lambda: available(api, namespace, deployment), 120)
-    good_image = image_of(api, namespace, deployment)
     apply(dyn, grace, namespace)
     wait_phase(dyn, "HealthNode", namespace, node, "Healthy", timeout=90)
 
-    set_image(api, namespace, deployment, bad_image)
+    break_it()
     wait_phase(dyn, "HealthNode", namespace, node, "Critical", "Degraded", timeout=120)
     mission = the_mission(dyn, namespace)
     # proposed by the operator pod (its ServiceAccount), decided by its OPA sidecar
@@ -152,7 +152,6 @@ def heal(
     )
     assert done.status.phase == "Succeeded", done.status.timeline
     assert done.status.verification.outcome == "Passed"
-    assert image_of(api, namespace, deployment) == good_image
     wait_for(f"{deployment} available again", lambda: available(api, namespace, deployment), 120)
     wait_phase(dyn, "HealthNode", namespace, node, "Healthy", timeout=60)
     return done
@@ -214,4 +213,72 @@ def test_crash_looping_release_is_rolled_back(
         f'max(max_over_time(kube_pod_container_status_restarts_total{{namespace="{ns}"}}[10m]))'
     )
     assert restarts and restarts >= 1, "the kubelet really restarted the crashing container"
+    ledger_verifies(cluster, api, release, tmp_path)
+
+
+def test_oom_killed_containers_get_more_memory_within_bounds(
+    cluster: ClusterUnderTest,
+    api: Any,
+    dyn: Any,
+    release: Release,
+    node_prometheus: Any,
+    tmp_path: Path,
+) -> None:
+    ns = "rn-oom"
+    apps = client.AppsV1Api(api)
+
+    def outgrow_the_limit() -> None:  # the new configuration keeps more than 96Mi resident
+        apps.patch_namespaced_deployment(
+            "cache",
+            ns,
+            {
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {"name": "app", "env": [{"name": "SHOP_MEMORY_MB", "value": "150"}]}
+                            ]
+                        }
+                    }
+                }
+            },
+        )
+
+    heal(cluster, api, dyn, release, ns, "oom", "cache", "cache", outgrow_the_limit)
+    container = apps.read_namespaced_deployment("cache", ns).spec.template.spec.containers[0]
+    assert container.resources.limits["memory"] == "256Mi"  # the playbook's bound, not more
+    oom = node_prometheus.query_value(
+        f'sum(max_over_time(container_oom_events_total{{namespace="{ns}",container="app"}}[10m]))'
+        f" or sum(max_over_time(kube_pod_container_status_last_terminated_reason"
+        f'{{namespace="{ns}",reason="OOMKilled"}}[10m]))'
+    )
+    assert oom and oom >= 1, "the kernel really killed the container for its memory"
+    ledger_verifies(cluster, api, release, tmp_path)
+
+
+def test_wedged_unready_pods_are_replaced(
+    cluster: ClusterUnderTest,
+    api: Any,
+    dyn: Any,
+    release: Release,
+    tmp_path: Path,
+) -> None:
+    import urllib.request
+
+    ns = "rn-unready"
+    core = client.CoreV1Api(api)
+    wedged: set[str] = set()
+
+    def wedge_every_pod() -> None:
+        for pod in core.list_namespaced_pod(ns, label_selector="app=search").items:
+            request = urllib.request.Request(
+                f"http://{pod.status.pod_ip}:8080/wedge", data=b"", method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                assert answer.status == 200
+            wedged.add(pod.metadata.name)
+
+    heal(cluster, api, dyn, release, ns, "unready", "search", "search", wedge_every_pod)
+    now = {p.metadata.name for p in core.list_namespaced_pod(ns, label_selector="app=search").items}
+    assert wedged and not (wedged & now), "the wedged pods were replaced by fresh ones"
     ledger_verifies(cluster, api, release, tmp_path)

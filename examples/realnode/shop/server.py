@@ -7,6 +7,7 @@ the container itself. The image's SHOP_FAULT decides how a release misbehaves:
   slow    - adds SHOP_LATENCY_MS (default 400) to every answer
   crash   - exits with status 1 at start (CrashLoopBackOff)
   unready - turns unready after SHOP_UNREADY_AFTER seconds (default 5) and stays so
+Any release wedges for good (unready, as a deadlocked worker pool would) on POST /wedge.
 SHOP_MEMORY_MB holds that much memory from the start (a limit below it means OOMKilled).
 SHOP_MODE=load is the load generator: SHOP_RPS requests per second to each service named in
 SHOP_TARGETS (service names; addresses from the service environment variables).
@@ -26,6 +27,7 @@ ERROR_RATE = float(os.environ.get("SHOP_ERROR_RATE", "0.6"))
 LATENCY = float(os.environ.get("SHOP_LATENCY_MS", "400")) / 1000 if FAULT == "slow" else 0.0
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 STARTED = time.monotonic()
+wedged = threading.Event()
 lock = threading.Lock()
 requests = {}
 histogram = [0] * (len(BUCKETS) + 1)
@@ -59,7 +61,7 @@ def exposition():
 
 def ready():
     after = float(os.environ.get("SHOP_UNREADY_AFTER", "5"))
-    return not (FAULT == "unready" and time.monotonic() - STARTED > after)
+    return not wedged.is_set() and not (FAULT == "unready" and time.monotonic() - STARTED > after)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -73,6 +75,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         code = 500 if FAULT == "errors" and random.random() < ERROR_RATE else 200
         self.answer(code, b"error\n" if code == 500 else b"ok\n")
         observe(str(code), time.monotonic() - t0)
+
+    def do_POST(self):  # noqa: N802 - the http.server API
+        if self.path != "/wedge":
+            return self.answer(404, b"not found\n")
+        wedged.set()
+        print("shop: wedged", flush=True)
+        self.answer(200, b"wedged\n")
 
     def answer(self, code, body, kind="text/plain"):
         self.send_response(code)
