@@ -14,12 +14,16 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
-COPY operator ./operator
 # The project is pure Python; every dependency is installed from a wheel (--only-binary), so
-# the build needs no compiler either, and versions come from constraints.txt.
+# the build needs no compiler either, and versions come from constraints.txt. Dependencies
+# first, in their own layer: a change to the code alone rebuilds in seconds.
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
- && /opt/venv/bin/pip install --only-binary=:all: -c constraints.txt /wheels/*.whl \
+ && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+ && /opt/venv/bin/pip install --only-binary=:all: -c constraints.txt -r /tmp/requirements.txt
+COPY operator ./operator
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install --no-deps /wheels/*.whl \
+ && /opt/venv/bin/pip check \
  && /opt/venv/bin/pip uninstall -y pip \
  && /opt/venv/bin/python -m compileall -q /opt/venv
 

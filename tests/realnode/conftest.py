@@ -14,14 +14,16 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from grace.localcluster.node import NODE_LABEL, RealNode, unavailable_reason
+from grace.localcluster.node import RealNode, unavailable_reason
+from grace.localcluster.release import (
+    ON_REAL_NODE,
+    ChartRelease,
+    ensure_namespaces,
+    local_values,
+)
 from tests.conftest import ClusterUnderTest
 
-ON_NODE: dict[str, Any] = {
-    "nodeSelector": {NODE_LABEL: "true"},
-    "tolerations": [{"key": NODE_LABEL, "operator": "Exists", "effect": "NoSchedule"}],
-}
-"""What a pod spec needs to land on the real node (it is tainted: KWOK pods stay away)."""
+ON_NODE = ON_REAL_NODE
 
 
 @pytest.fixture(scope="package")
@@ -137,169 +139,28 @@ def node_prometheus(node_owner: RealNode) -> Iterator[Any]:
 
 # ---- the chart, installed by Helm with the images built here --------------------------------
 
-RELEASE = "grace-rn"
-RELEASE_NAMESPACE = "grace-rn"
 SCENARIO_NAMESPACES = ("rn-bad-release", "rn-crashloop", "rn-oom", "rn-unready")
 """The namespaces the installed operator watches (the suite's `grace run` process leaves them)."""
-CLUSTER_OBJECTS = (
-    ("clusterrole", "grace-viewer"),
-    ("clusterrole", "grace-approver"),
-    ("validatingadmissionpolicy", "grace-approval-decisions"),
-    ("validatingadmissionpolicybinding", "grace-approval-decisions"),
-    ("validatingadmissionpolicy", "grace-mission-requester"),
-    ("validatingadmissionpolicybinding", "grace-mission-requester"),
-)
-"""Cluster-wide objects of the chart the suite may already have created without Helm."""
-
-
-@dataclass
-class Release:
-    name: str
-    namespace: str
-    values: dict[str, Any]
-    helm: str
-    kubectl: str
-    env: dict[str, str]
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def operator_pods(self, core: Any) -> list[Any]:
-        return list(
-            core.list_namespaced_pod(
-                self.namespace, label_selector="app.kubernetes.io/name=grace"
-            ).items
-        )
-
-
-def _ready(pod: Any) -> bool:
-    return (
-        pod.status.phase == "Running"
-        and all(c.ready for c in (pod.status.container_statuses or []))
-        and bool(pod.status.container_statuses)
-    )
-
-
-def _run(argv: list[str], env: dict[str, str]) -> str:
-    import subprocess
-
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
-    if done.returncode != 0:
-        raise AssertionError(f"{' '.join(argv[:3])} failed: {done.stderr.strip()[-2000:]}")
-    return done.stdout
 
 
 @pytest.fixture(scope="package")
 def release(
-    cluster: ClusterUnderTest,
-    api: Any,
-    node_owner: RealNode,
-    images: BuiltImages,
-    node_prometheus: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Release]:
+    cluster: ClusterUnderTest, api: Any, images: BuiltImages, node_prometheus: Any
+) -> Iterator[ChartRelease]:
     """`helm install charts/grace` with the local images, two replicas on the real node."""
-    import os
+    from grace.localcluster.install import install_admission_policy
 
-    import yaml
-
-    from grace.localcluster.binaries import ensure_binaries
-    from grace.localcluster.install import CHART, install_admission_policy
-
-    bins = ensure_binaries(verbose=False)
-    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
     core = client.CoreV1Api(api)
-    for ns in SCENARIO_NAMESPACES:
-        try:
-            core.create_namespace({"metadata": {"name": ns, "labels": {"grace.dev/test": "true"}}})
-        except client.ApiException as e:
-            if e.status != 409:
-                raise
-    for kind, name in CLUSTER_OBJECTS:  # let Helm adopt what the suite made without it
-        if _run([str(bins.kubectl), "get", kind, name, "--ignore-not-found", "-o", "name"], env):
-            _run(
-                [
-                    str(bins.kubectl),
-                    "annotate",
-                    "--overwrite",
-                    kind,
-                    name,
-                    f"meta.helm.sh/release-name={RELEASE}",
-                    f"meta.helm.sh/release-namespace={RELEASE_NAMESPACE}",
-                ],
-                env,
-            )
-            _run(
-                [
-                    str(bins.kubectl),
-                    "label",
-                    "--overwrite",
-                    kind,
-                    name,
-                    "app.kubernetes.io/managed-by=Helm",
-                ],
-                env,
-            )
-    op_repo, op_tag = images.operator.rsplit(":", 1)
-    opa_repo, opa_tag = images.opa.rsplit(":", 1)
-    values: dict[str, Any] = {
-        "replicaCount": 2,
-        "image": {"repository": op_repo, "tag": op_tag, "pullPolicy": "Never"},
-        "opa": {"image": {"repository": opa_repo, "tag": opa_tag, "pullPolicy": "Never"}},
-        "watchNamespaces": list(SCENARIO_NAMESPACES),
-        "operator": {"prometheusUrl": node_prometheus.url, "missionTick": 1},
-        "policy": {
-            "engine": "opa",
-            "config": {
-                "changeWindows": [],
-                "protectedNamespaces": ["kube-system"],
-                "maxConcurrentPerNamespace": 1,
-                "maxConcurrentCluster": 20,
-                "maxPerNamespacePerHour": 100,
-            },
-        },
-        **ON_NODE,
-    }
-    values_file = tmp_path_factory.mktemp("release") / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
+    ensure_namespaces(api, SCENARIO_NAMESPACES)
+    rel = ChartRelease(cluster.kubeconfig, "grace-rn", "grace-rn")
     t0 = time.monotonic()
-    _run(
-        [
-            str(bins.helm),
-            "upgrade",
-            "--install",
-            RELEASE,
-            str(CHART),
-            "-n",
-            RELEASE_NAMESPACE,
-            "--create-namespace",
-            "-f",
-            str(values_file),
-        ],
-        env,
-    )
-    rel = Release(RELEASE, RELEASE_NAMESPACE, values, str(bins.helm), str(bins.kubectl), env)
-    rel.seconds["helm install"] = time.monotonic() - t0
-
-    def both_ready() -> bool:
-        pods = rel.operator_pods(core)
-        return len(pods) == 2 and all(_ready(p) for p in pods)
-
-    try:
-        wait_for("two operator pods Ready", both_ready, 180)
-    except AssertionError as e:
-        pods = rel.operator_pods(core)
-        logs = {
-            p.metadata.name: core.read_namespaced_pod_log(
-                p.metadata.name, RELEASE_NAMESPACE, container="operator", tail_lines=30
-            )
-            for p in pods
-            if p.status.container_statuses
-        }
-        raise AssertionError(f"{e}\n{[p.status for p in pods]}\n{logs}") from e
-    rel.seconds["install to two pods Ready"] = time.monotonic() - t0
+    rel.install(local_values(node_prometheus.url, SCENARIO_NAMESPACES))
+    rel.wait_ready(core, 2)
+    print(f"\nhelm install -> two operator pods Ready in {time.monotonic() - t0:.1f}s")
     yield rel
-    _run([str(bins.helm), "uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait"], env)
+    rel.uninstall()
     install_admission_policy(api)  # the suite's own copy of what Helm just removed
-    for ns in (*SCENARIO_NAMESPACES, RELEASE_NAMESPACE, f"{RELEASE_NAMESPACE}-witness"):
+    for ns in (*SCENARIO_NAMESPACES, rel.namespace, f"{rel.namespace}-witness"):
         try:
             core.delete_namespace(ns, propagation_policy="Background")
         except client.ApiException as e:

@@ -7,13 +7,13 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.realnode.conftest import SCENARIO_NAMESPACES, Release, wait_for
+from tests.realnode.conftest import SCENARIO_NAMESPACES, ChartRelease, wait_for
 
 
 def test_two_replicas_one_leader_opa_answering_metrics_scraped(
-    release: Release, core: Any, api: Any, node_prometheus: Any
+    release: ChartRelease, core: Any, api: Any, node_prometheus: Any
 ) -> None:
-    pods = release.operator_pods(core)
+    pods = release.pods(core)
     names = {p.metadata.name for p in pods}
     assert len(names) == 2
     for pod in pods:
@@ -39,7 +39,7 @@ def test_two_replicas_one_leader_opa_answering_metrics_scraped(
     assert node_prometheus.query(f'grace_ledger_entries{{namespace="{release.namespace}"}}')
 
 
-def test_admission_policy_in_force(release: Release, cluster: Any, api: Any) -> None:
+def test_admission_policy_in_force(release: ChartRelease, cluster: Any, api: Any) -> None:
     """alice may create Missions (RBAC) but not automatic ones (the chart's admission policy)."""
     namespace = SCENARIO_NAMESPACES[0]
     rbac = client.RbacAuthorizationV1Api(api)

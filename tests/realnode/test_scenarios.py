@@ -21,7 +21,7 @@ from kubernetes import client
 
 from tests.conftest import REPO, ClusterUnderTest
 from tests.e2e.scenario import approve, the_mission, wait_phase
-from tests.realnode.conftest import ON_NODE, BuiltImages, Release, wait_for
+from tests.realnode.conftest import ON_NODE, BuiltImages, ChartRelease, wait_for
 from tests.support.kube import apply
 from tests.support.stack import grant
 
@@ -83,7 +83,7 @@ def available(api: Any, namespace: str, deployment: str) -> bool:
     )
 
 
-def ledger_verifies(cluster: ClusterUnderTest, api: Any, release: Release, tmp: Path) -> None:
+def ledger_verifies(cluster: ClusterUnderTest, api: Any, release: ChartRelease, tmp: Path) -> None:
     """`grace ledger verify` of the ConfigMap ledger the operator pods wrote, as an auditor
     runs it, with the public key from the chart's Secret."""
     secret = client.CoreV1Api(api).read_namespaced_secret("grace-ledger-key", release.namespace)
@@ -113,7 +113,7 @@ def heal(
     cluster: ClusterUnderTest,
     api: Any,
     dyn: Any,
-    release: Release,
+    release: ChartRelease,
     namespace: str,
     folder: str,
     node: str,
@@ -134,7 +134,7 @@ def heal(
     wait_phase(dyn, "HealthNode", namespace, node, "Critical", "Degraded", timeout=120)
     mission = the_mission(dyn, namespace)
     # proposed by the operator pod (its ServiceAccount), decided by its OPA sidecar
-    assert mission.spec.requestedBy == f"system:serviceaccount:{release.namespace}:{release.name}"
+    assert mission.spec.requestedBy == release.identity
     waiting = wait_phase(dyn, "Mission", namespace, mission.metadata.name, "AwaitingApproval")
     assert waiting.status.decision.result == "require_approval"
     assert waiting.status.decision.engine == "opa"
@@ -161,7 +161,7 @@ def test_bad_release_answering_5xx_is_rolled_back(
     cluster: ClusterUnderTest,
     api: Any,
     dyn: Any,
-    release: Release,
+    release: ChartRelease,
     images: BuiltImages,
     node_prometheus: Any,
     tmp_path: Path,
@@ -192,7 +192,7 @@ def test_crash_looping_release_is_rolled_back(
     cluster: ClusterUnderTest,
     api: Any,
     dyn: Any,
-    release: Release,
+    release: ChartRelease,
     images: BuiltImages,
     node_prometheus: Any,
     tmp_path: Path,
@@ -220,7 +220,7 @@ def test_oom_killed_containers_get_more_memory_within_bounds(
     cluster: ClusterUnderTest,
     api: Any,
     dyn: Any,
-    release: Release,
+    release: ChartRelease,
     node_prometheus: Any,
     tmp_path: Path,
 ) -> None:
@@ -260,7 +260,7 @@ def test_wedged_unready_pods_are_replaced(
     cluster: ClusterUnderTest,
     api: Any,
     dyn: Any,
-    release: Release,
+    release: ChartRelease,
     tmp_path: Path,
 ) -> None:
     import urllib.request
