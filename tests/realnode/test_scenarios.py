@@ -9,57 +9,20 @@ ledger the operator pod signed.
 from __future__ import annotations
 
 import base64
-import copy
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client
 
-from tests.conftest import REPO, ClusterUnderTest
+from grace.localcluster.release import scenario_documents
+from tests.conftest import ClusterUnderTest
 from tests.e2e.scenario import approve, the_mission, wait_phase
-from tests.realnode.conftest import ON_NODE, BuiltImages, ChartRelease, wait_for
+from tests.realnode.conftest import BuiltImages, ChartRelease, wait_for
 from tests.support.kube import apply
 from tests.support.stack import grant
-
-EXAMPLES = REPO / "examples" / "realnode"
-FAST_VERIFY = {"interval": "1s", "stableFor": "3s", "timeout": "2m", "failureLimit": 3}
-
-
-def example(folder: str, namespace: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The folder's workloads and GRACE objects, as the tests run them: its queries on
-    `namespace`, test-speed intervals (1 s scrapes: 10 s rate windows), pods on the real node."""
-    workloads, grace = [], []
-    for path in sorted((EXAMPLES / folder).glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc:
-                continue
-            doc = copy.deepcopy(doc)
-            if doc["kind"] == "HealthNode":
-                doc["spec"]["interval"] = "1s"
-                for signal in doc["spec"]["signals"]:
-                    signal["query"] = (
-                        signal["query"]
-                        .replace('namespace="shop"', f'namespace="{namespace}"')
-                        .replace("[1m]", "[10s]")
-                    )
-                    signal["for"] = "2s"
-                grace.append(doc)
-            elif doc["kind"] == "Playbook":
-                delay = doc["spec"]["verify"].get("initialDelay", "0s")
-                doc["spec"]["verify"].update(
-                    FAST_VERIFY, initialDelay="20s" if delay != "0s" else "0s"
-                )
-                doc["spec"].update(cooldown="0s", timeout="4m")
-                grace.append(doc)
-            else:
-                if doc["kind"] == "Deployment":
-                    doc["spec"]["template"]["spec"].update(copy.deepcopy(ON_NODE))
-                workloads.append(doc)
-    return workloads, grace
 
 
 def set_image(api: Any, namespace: str, deployment: str, image: str) -> None:
@@ -124,7 +87,7 @@ def heal(
     """Apply the example, wait Healthy, `break_it`, approve the proposed Mission as alice, wait
     for it to succeed and the node to be Healthy again; returns the finished Mission."""
     grant(api, namespace, "alice", "grace-approver")
-    workloads, grace = example(folder, namespace)
+    workloads, grace = scenario_documents(folder, namespace)
     apply(dyn, workloads, namespace)
     wait_for(f"{deployment} available", lambda: available(api, namespace, deployment), 120)
     apply(dyn, grace, namespace)

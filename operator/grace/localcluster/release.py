@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import tempfile
@@ -15,7 +16,7 @@ from kubernetes import client
 
 from grace.localcluster.binaries import ensure_binaries
 from grace.localcluster.images import OPA_IMAGE, OPERATOR_IMAGE
-from grace.localcluster.install import CHART
+from grace.localcluster.install import CHART, REPO
 from grace.localcluster.node import NODE_LABEL
 
 ON_REAL_NODE: dict[str, Any] = {
@@ -155,6 +156,45 @@ class ChartRelease:
 def _ready(pod: Any) -> bool:
     statuses = pod.status.container_statuses or []
     return pod.status.phase == "Running" and bool(statuses) and all(c.ready for c in statuses)
+
+
+SCENARIOS = REPO / "examples" / "realnode"
+FAST_VERIFY = {"interval": "1s", "stableFor": "3s", "timeout": "2m", "failureLimit": 3}
+
+
+def scenario_documents(
+    folder: str, namespace: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An examples/realnode folder's workloads and GRACE objects as the tests and the demo run
+    them: queries on `namespace`, test-speed intervals (1 s scrapes: 10 s rate windows), pods
+    on the real node."""
+    workloads, grace = [], []
+    for path in sorted((SCENARIOS / folder).glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            doc = copy.deepcopy(doc)
+            spec = doc["spec"]
+            if doc["kind"] == "HealthNode":
+                spec["interval"] = "1s"
+                for signal in spec["signals"]:
+                    signal["query"] = (
+                        signal["query"]
+                        .replace('namespace="shop"', f'namespace="{namespace}"')
+                        .replace("[1m]", "[10s]")
+                    )
+                    signal["for"] = "2s"
+                grace.append(doc)
+            elif doc["kind"] == "Playbook":
+                delay = "20s" if spec["verify"].get("initialDelay") else "0s"
+                spec["verify"].update(FAST_VERIFY, initialDelay=delay)
+                spec.update(cooldown="0s", timeout="4m")
+                grace.append(doc)
+            else:
+                if doc["kind"] == "Deployment":
+                    spec["template"]["spec"].update(copy.deepcopy(ON_REAL_NODE))
+                workloads.append(doc)
+    return workloads, grace
 
 
 def ensure_namespaces(api: Any, names: Sequence[str]) -> None:
