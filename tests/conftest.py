@@ -49,12 +49,15 @@ def _install_crds(kubeconfig: str, context: str) -> None:
     api.close()
 
 
-def wants_real_node() -> bool:
+def wants_real_node(cluster_dir: Path) -> bool:
     """Run the real-node tier? Wherever the machine can (CI here runs as root), unless
     GRACE_REAL_NODE=0 says otherwise."""
     from grace.localcluster.node import unavailable_reason
 
-    return os.environ.get("GRACE_REAL_NODE", "1") != "0" and unavailable_reason() is None
+    return (
+        os.environ.get("GRACE_REAL_NODE", "1") != "0"
+        and unavailable_reason(cluster_dir / "node") is None
+    )
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +80,7 @@ def cluster() -> Iterator[ClusterUnderTest]:
     owned = not local.running()  # a cluster someone else started (make cluster-up) stays up
     # The real-node tier shares this cluster: where the machine can run a real node, the API
     # server listens on the node's address from the start and the node joins it.
-    local.want_real_node = owned and wants_real_node()
+    local.want_real_node = owned and wants_real_node(local.dir)
     t0 = time.monotonic()
     local.up()
     steps = ", ".join(f"{k} {v:.1f}s" for k, v in local.timings.items())

@@ -30,7 +30,7 @@ ON_NODE = ON_REAL_NODE
 def node_owner(cluster: ClusterUnderTest) -> RealNode:
     local = cluster.local_cluster
     if local is None or not local.state.real_node:
-        reason = unavailable_reason() or (
+        reason = unavailable_reason(local.dir / "node" if local else None) or (
             "the test cluster runs without a real node (GRACE_REAL_NODE=0, an external "
             "KUBECONFIG, or a cluster started without --real-node)"
         )

@@ -110,7 +110,7 @@ class LocalCluster:
         if self.want_real_node:
             from grace.localcluster.node import node_address, unavailable_reason
 
-            reason = unavailable_reason()
+            reason = unavailable_reason(self.dir / "node")
             if reason:
                 raise RuntimeError(reason)
             address = node_address() or address

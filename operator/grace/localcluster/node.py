@@ -97,15 +97,28 @@ def missing_requirements() -> list[str]:
     return missing
 
 
-def unavailable_reason() -> str | None:
-    """One line saying why a real node cannot run here, or None when it can."""
+def unavailable_reason(node_dir: Path | None = None) -> str | None:
+    """One line saying why a real node cannot run here (for `node_dir`), or None when it can."""
     missing = missing_requirements()
     if missing:
         return (
             f"real node unavailable on this machine: missing {', '.join(missing)} "
             "(hack/realnode-deps.sh installs the packages)"
         )
+    other = claimed_by()
+    if other is not None and (node_dir is None or other != node_dir):
+        return f"real node unavailable: one already runs on this machine (from {other})"
     return None
+
+
+def claimed_by() -> Path | None:
+    """The directory of the real node running on this machine, if any (one per machine:
+    it holds the kubelet's cgroups, kube-proxy's iptables chains and the CNI bridge)."""
+    try:
+        claim = json.loads(CLAIM.read_text())
+    except (OSError, ValueError):
+        return None
+    return Path(claim["dir"]) if _alive(int(claim.get("pid", 0))) else None
 
 
 # ---- what the machine looks like ------------------------------------------------------------
@@ -256,7 +269,7 @@ class RealNode:
         return done.stdout
 
     def running(self) -> bool:
-        return all(alive(self.state.pids.get(n, 0) or -1) for n in START_ORDER)
+        return all(_alive(self.state.pids.get(n, 0)) for n in START_ORDER)
 
     @property
     def kube_state_metrics(self) -> str:
@@ -276,22 +289,19 @@ class RealNode:
         return pid, log
 
     def _claim(self) -> None:
-        if CLAIM.exists():
-            with contextlib.suppress(ValueError, OSError):
-                other = json.loads(CLAIM.read_text())
-                if other.get("dir") != str(self.dir) and alive(int(other.get("pid", 0)) or -1):
-                    raise RuntimeError(
-                        f"a real node already runs on this machine (from {other['dir']}, "
-                        f"containerd pid {other['pid']}): stop it first with `grace cluster "
-                        f"--dir {Path(other['dir']).parent} down`"
-                    )
+        other = claimed_by()
+        if other is not None and other != self.dir:
+            raise RuntimeError(
+                f"a real node already runs on this machine (from {other}): stop it first "
+                f"with `grace cluster --dir {other.parent} down`"
+            )
         CLAIM.write_text(json.dumps({"dir": str(self.dir), "pid": os.getpid()}))
 
     # ---- start -------------------------------------------------------------------------------
 
     def up(self, timeout: float = 120.0) -> dict[str, float]:
         """Start containerd, kubelet, kube-proxy and kube-state-metrics; returns step timings."""
-        reason = unavailable_reason()
+        reason = unavailable_reason(self.dir)
         if reason:
             raise RuntimeError(reason)
         if self.running():
@@ -384,7 +394,13 @@ state = "{root / "state"}"
         )
 
         def serving() -> bool:
-            return self.socket.exists() and self.ctr("version", check=False, timeout=10) != ""
+            if not self.socket.exists():
+                return False
+            try:
+                self.ctr("version", timeout=10)
+            except RuntimeError:
+                return False
+            return True
 
         wait_until("containerd", serving, 30, pid, log)
 
@@ -702,8 +718,8 @@ state = "{root / "state"}"
         for name in ("kube-state-metrics", "kubelet", "kube-proxy"):
             pid = state.pids.get(name)
             if pid:
-                stop(pid, name if name != "kube-state-metrics" else "kube-state-metrics")
-        if self.socket.exists() and alive(state.pids.get("containerd", 0) or -1):
+                stop(pid, name)
+        if self.socket.exists() and _alive(state.pids.get("containerd", 0)):
             self._remove_containers()
         pid = state.pids.get("containerd")
         if pid:
@@ -724,6 +740,10 @@ state = "{root / "state"}"
             self.ctr("tasks", "delete", "--force", task, check=False, timeout=30)
         for container in self.ctr("containers", "ls", "-q", check=False, timeout=30).split():
             self.ctr("containers", "rm", container, check=False, timeout=30)
+
+
+def _alive(pid: int | None) -> bool:
+    return bool(pid) and pid is not None and pid > 0 and alive(pid)
 
 
 def _v1_hierarchies() -> list[Path]:
