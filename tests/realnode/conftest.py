@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from grace.localcluster.node import RealNode, unavailable_reason
+from grace.localcluster.node import PodTargets, RealNode, unavailable_reason
 from grace.localcluster.release import (
     ON_REAL_NODE,
     ChartRelease,
@@ -127,13 +127,16 @@ def node_prometheus(node_owner: RealNode) -> Iterator[Any]:
 
     if not node_owner.running():
         node_owner.up()
-    with PrometheusServer(
-        job="prometheus",
-        scrape_interval=1,
-        evaluation_interval=1,
-        scrape_configs=node_owner.scrape_configs(),
-        host=node_owner.address,
-    ) as prom:
+    with (
+        PodTargets(node_owner),
+        PrometheusServer(
+            job="prometheus",
+            scrape_interval=1,
+            evaluation_interval=1,
+            scrape_configs=node_owner.scrape_configs(),
+            host=node_owner.address,
+        ) as prom,
+    ):
         yield prom
 
 

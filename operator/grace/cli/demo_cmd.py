@@ -253,6 +253,7 @@ def _real_node_demo(args: argparse.Namespace, workdir: Path, cleanup: ExitStack)
 
     from grace.localcluster import images
     from grace.localcluster.install import grant, install_crds
+    from grace.localcluster.node import PodTargets
     from grace.localcluster.prometheus import PrometheusServer
     from grace.localcluster.release import (
         ChartRelease,
@@ -284,6 +285,7 @@ def _real_node_demo(args: argparse.Namespace, workdir: Path, cleanup: ExitStack)
     line(f"built and imported in {time.monotonic() - t0:.1f}s")
 
     say("3. GRACE installed by its chart: two replicas from that image, an OPA sidecar each")
+    cleanup.enter_context(PodTargets(node))
     prom = cleanup.enter_context(
         PrometheusServer(
             job="prometheus",

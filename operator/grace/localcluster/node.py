@@ -16,6 +16,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -564,10 +565,16 @@ state = "{root / "state"}"
         path.write_text(yaml.safe_dump(config))
         self._spawn("kube-proxy", [str(bins.kube_proxy), f"--config={path}", "--v=1"])
 
+    @property
+    def pod_targets(self) -> Path:
+        """The file_sd file PodTargets keeps up to date (Debian's Prometheus has no
+        kubernetes_sd: its build leaves that discovery out)."""
+        return self.dir / "pod-targets.json"
+
     def scrape_configs(self) -> list[dict[str, Any]]:
         """Prometheus jobs for this node: the kubelet's cAdvisor, kube-state-metrics, and every
-        pod port named `metrics` or `http` (found through the API, as a user's Prometheus would).
-        Prometheus authenticates as `grace-local:prometheus`, allowed only to read these."""
+        pod port named `metrics` or `http` (listed from the API by `PodTargets`). Prometheus
+        authenticates as `grace-local:prometheus`, allowed only to read these."""
         issue(self.pki, "prometheus", "grace-local:prometheus")
         self._grant_prometheus()
         tls = {
@@ -590,28 +597,7 @@ state = "{root / "state"}"
             },
             {
                 "job_name": "pods",
-                "kubernetes_sd_configs": [
-                    {"role": "pod", "api_server": self.server, "tls_config": tls}
-                ],
-                "relabel_configs": [
-                    {
-                        "source_labels": ["__meta_kubernetes_pod_container_port_name"],
-                        "regex": "metrics|http",
-                        "action": "keep",
-                    },
-                    {
-                        "source_labels": ["__meta_kubernetes_pod_phase"],
-                        "regex": "Running",
-                        "action": "keep",
-                    },
-                    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-                    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-                    {
-                        "source_labels": ["__meta_kubernetes_pod_container_name"],
-                        "target_label": "container",
-                    },
-                    {"source_labels": ["__meta_kubernetes_pod_label_app"], "target_label": "app"},
-                ],
+                "file_sd_configs": [{"files": [str(self.pod_targets)], "refresh_interval": "5s"}],
             },
         ]
 
@@ -831,3 +817,62 @@ def _remove_cgroups() -> None:
                     break
                 except OSError:
                     time.sleep(0.1)  # the last task of the cgroup is still exiting
+
+
+class PodTargets:
+    """Keeps `node.pod_targets` listing every Running pod's `metrics`/`http` port on the node,
+    labelled namespace/pod/container/app: what kubernetes_sd with the usual relabelling gives."""
+
+    def __init__(self, node: RealNode, interval: float = 1.0) -> None:
+        self.node = node
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pod-targets", daemon=True)
+
+    def __enter__(self) -> PodTargets:
+        self.write()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(Exception):  # the API restarting: try again next tick
+                self.write()
+
+    def write(self) -> None:
+        from kubernetes import client, config
+
+        api = config.new_client_from_config(str(self.node.admin_kubeconfig))
+        try:
+            pods = client.CoreV1Api(api).list_pod_for_all_namespaces(
+                field_selector=f"spec.nodeName={self.node.name},status.phase=Running"
+            )
+        finally:
+            api.close()
+        groups = []
+        for pod in pods.items:
+            if not pod.status.pod_ip:
+                continue
+            for container in pod.spec.containers:
+                for port in container.ports or []:
+                    if port.name in ("metrics", "http"):
+                        labels = {
+                            "namespace": pod.metadata.namespace,
+                            "pod": pod.metadata.name,
+                            "container": container.name,
+                        }
+                        app = (pod.metadata.labels or {}).get("app")
+                        if app:
+                            labels["app"] = app
+                        target = f"{pod.status.pod_ip}:{port.container_port}"
+                        groups.append({"targets": [target], "labels": labels})
+        text = json.dumps(sorted(groups, key=lambda g: g["targets"][0]))
+        path = self.node.pod_targets
+        if not path.exists() or path.read_text() != text:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
