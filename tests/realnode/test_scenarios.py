@@ -139,8 +139,9 @@ def test_bad_release_answering_5xx_is_rolled_back(
         "bad-release",
         "checkout",
         "checkout",
-        images.shop["errors"],
+        lambda: set_image(api, ns, "checkout", images.shop["errors"]),
     )
+    assert image_of(api, ns, "checkout") == images.shop["good"]
     # the verification read what the containers themselves counted
     observed = [c.observed for c in done.status.verification.checks]
     assert observed and all(o is not None and o < 0.02 for o in observed), observed
@@ -170,8 +171,9 @@ def test_crash_looping_release_is_rolled_back(
         "crashloop",
         "payments",
         "payments",
-        images.shop["crash"],
+        lambda: set_image(api, ns, "payments", images.shop["crash"]),
     )
+    assert image_of(api, ns, "payments") == images.shop["good"]
     restarts = node_prometheus.query_value(
         f'max(max_over_time(kube_pod_container_status_restarts_total{{namespace="{ns}"}}[10m]))'
     )

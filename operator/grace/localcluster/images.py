@@ -8,6 +8,7 @@ import`); pods name them by tags that are never pulled.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -206,26 +207,41 @@ def build_opa_image(opa_binary: Path, tag: str = OPA_IMAGE) -> str:
     return tag
 
 
+def _label(name: str, key: str) -> str | None:
+    if image_id(name) is None:
+        return None
+    labels = json.loads(buildah("inspect", "--type", "image", name))["OCIv1"]["config"]
+    return (labels.get("Labels") or {}).get(key)
+
+
 def build_shop_images(base: str, versions: Sequence[tuple[str, str]]) -> list[str]:
-    """The real shop's images: one per (tag, fault) built from examples/realnode/shop."""
+    """The real shop's images: one per (tag, fault) built from examples/realnode/shop.
+
+    No layer cache: buildah 1.28 reuses an ENV layer whatever its build argument, which would
+    make every release the same image. A label with the inputs' digest skips unchanged ones."""
     tags = []
+    sources = b"".join(p.read_bytes() for p in sorted(SHOP_CONTEXT.iterdir()) if p.is_file())
     for tag, fault in versions:
         name = f"{SHOP_IMAGE}:{tag}"
-        buildah(
-            "bud",
-            "--layers",
-            "--format",
-            "docker",
-            "--isolation",
-            "chroot",
-            "--build-arg",
-            f"BASE={base}",
-            "--build-arg",
-            f"SHOP_FAULT={fault}",
-            "-t",
-            name,
-            str(SHOP_CONTEXT),
-        )
+        digest = hashlib.sha256(sources + f"{image_id(base)}:{fault}".encode()).hexdigest()
+        if _label(name, "dev.grace.source") != digest:
+            buildah(
+                "bud",
+                "--no-cache",
+                "--format",
+                "docker",
+                "--isolation",
+                "chroot",
+                "--build-arg",
+                f"BASE={base}",
+                "--build-arg",
+                f"SHOP_FAULT={fault}",
+                "--label",
+                f"dev.grace.source={digest}",
+                "-t",
+                name,
+                str(SHOP_CONTEXT),
+            )
         tags.append(name)
     return tags
 
