@@ -8,7 +8,6 @@ ledger the operator pod signed.
 
 from __future__ import annotations
 
-import base64
 import subprocess
 import sys
 from collections.abc import Callable
@@ -49,8 +48,8 @@ def available(api: Any, namespace: str, deployment: str) -> bool:
 def ledger_verifies(cluster: ClusterUnderTest, api: Any, release: ChartRelease, tmp: Path) -> None:
     """`grace ledger verify` of the ConfigMap ledger the operator pods wrote, as an auditor
     runs it, with the public key from the chart's Secret."""
-    secret = client.CoreV1Api(api).read_namespaced_secret("grace-ledger-key", release.namespace)
-    (tmp / "public.pem").write_bytes(base64.b64decode(secret.data["public.pem"]))
+    keys = tmp / "public.pem"
+    keys.write_text(release.public_key(client.CoreV1Api(api)))
     done = subprocess.run(
         [
             sys.executable,
@@ -60,7 +59,7 @@ def ledger_verifies(cluster: ClusterUnderTest, api: Any, release: ChartRelease, 
             "verify",
             "--from-cluster",
             f"--ledger-namespace={release.namespace}",
-            f"--public-key={tmp / 'public.pem'}",
+            f"--public-key={keys}",
             f"--context={cluster.context}",
         ],
         capture_output=True,
@@ -100,7 +99,7 @@ def heal(
     assert mission.spec.requestedBy == release.identity
     waiting = wait_phase(dyn, "Mission", namespace, mission.metadata.name, "AwaitingApproval")
     assert waiting.status.decision.result == "require_approval"
-    assert waiting.status.decision.engine == "opa"
+    assert waiting.status.decision.engine == "opa-server"
     approve(cluster, namespace, waiting.status.approval.request, "alice")
     done = wait_phase(
         dyn,

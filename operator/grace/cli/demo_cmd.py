@@ -247,8 +247,6 @@ def _demo(args: argparse.Namespace) -> int:
 def _real_node_demo(args: argparse.Namespace, workdir: Path, cleanup: ExitStack) -> int:
     """Steps 1-3 on a real node: the operator runs as pods from its own image, installed by
     its chart, and the shop is real containers serving real requests."""
-    import base64
-
     from kubernetes import client, config
 
     from grace.localcluster import images
@@ -322,13 +320,13 @@ def _real_node_demo(args: argparse.Namespace, workdir: Path, cleanup: ExitStack)
     line("HealthNode checkout (error rate its containers count) and Playbook rollback-bad-release")
 
     def verify_ledger() -> subprocess.CompletedProcess[str]:
-        secret = core.read_namespaced_secret("grace-ledger-key", release.namespace)
-        (workdir / "public.pem").write_bytes(base64.b64decode(secret.data["public.pem"]))
+        keys = workdir / "public.pem"
+        keys.write_text(release.public_key(core))
         return subprocess.run(
             [
                 *(sys.executable, "-m", "grace.cli.main", "ledger", "verify", "--from-cluster"),
                 f"--ledger-namespace={release.namespace}",
-                f"--public-key={workdir / 'public.pem'}",
+                f"--public-key={keys}",
             ],
             capture_output=True,
             text=True,

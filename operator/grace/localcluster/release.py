@@ -125,6 +125,18 @@ class ChartRelease:
     def uninstall(self) -> None:
         self._run(self.helm, "uninstall", self.name, "-n", self.namespace, "--wait")
 
+    def public_key(self, core: Any, secret: str = "grace-ledger-key") -> str:
+        """The ledger's public key, as an auditor gets it: the Secret's public.pem, or derived
+        from its private.pem (the chart generates only that)."""
+        import base64
+
+        from grace.ledger.keys import Signer
+
+        data = core.read_namespaced_secret(secret, self.namespace).data
+        if "public.pem" in data:
+            return base64.b64decode(data["public.pem"]).decode()
+        return Signer.from_pem(base64.b64decode(data["private.pem"])).public_pem()
+
     def pods(self, core: Any) -> list[Any]:
         selector = f"app.kubernetes.io/name=grace,app.kubernetes.io/instance={self.name}"
         return list(core.list_namespaced_pod(self.namespace, label_selector=selector).items)
