@@ -124,4 +124,10 @@ def namespace(api: object, request: pytest.FixtureRequest) -> Iterator[str]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The real-node tier runs first: its operator pod and the e2e tier's `grace run` (which
     watches every namespace, for the whole session once started) must never both see a node."""
-    items.sort(key=lambda item: "tests/realnode/" not in item.nodeid)
+    items.sort(
+        key=lambda item: (
+            "tests/realnode/" not in item.nodeid,
+            # within the tier, the machine check first: it stops and restarts the node
+            "tests/realnode/test_machine.py" not in item.nodeid,
+        )
+    )
