@@ -152,14 +152,19 @@ def ensure_base_image() -> str:
 def ensure_pause_image(node: RealNode, pause_binary: Path) -> None:
     """The sandbox image: a static pause program on an empty filesystem."""
     if not image_id(PAUSE_IMAGE):
-        container = buildah("from", "scratch")
-        try:
-            buildah("copy", container, str(pause_binary), "/pause")
-            buildah("config", "--entrypoint", '["/pause"]', "--user", "65535:65535", container)
-            buildah("commit", "--quiet", "--format", "docker", container, PAUSE_IMAGE)
-        finally:
-            buildah("rm", container)
+        _binary_image(pause_binary, "/pause", "65535:65535", PAUSE_IMAGE)
     import_image(node, PAUSE_IMAGE)
+
+
+def _binary_image(binary: Path, path: str, user: str, tag: str) -> None:
+    """An image of one static binary on an empty filesystem, run as `user`."""
+    container = buildah("from", "scratch")
+    try:
+        buildah("copy", container, str(binary), path)
+        buildah("config", "--entrypoint", json.dumps([path]), "--user", user, container)
+        buildah("commit", "--quiet", "--format", "docker", container, tag)
+    finally:
+        buildah("rm", container)
 
 
 def _context() -> Path:
@@ -196,13 +201,7 @@ def build_opa_image(opa_binary: Path, tag: str = OPA_IMAGE) -> str:
     source = f"{opa_binary}:{opa_binary.stat().st_mtime_ns}"
     if image_id(tag) and marker.exists() and marker.read_text() == source:
         return tag
-    container = buildah("from", "scratch")
-    try:
-        buildah("copy", container, str(opa_binary), "/opa")
-        buildah("config", "--entrypoint", '["/opa"]', "--user", "65532:65532", container)
-        buildah("commit", "--quiet", "--format", "docker", container, tag)
-    finally:
-        buildah("rm", container)
+    _binary_image(opa_binary, "/opa", "65532:65532", tag)
     marker.write_text(source)
     return tag
 

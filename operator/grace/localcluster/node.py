@@ -451,30 +451,32 @@ state = "{root / "state"}"
     def _grant_api_access(self) -> None:
         """The API server calls the kubelet (logs, exec, metrics proxy) with its client cert;
         the kubelet asks the API server whether that user may (webhook authorization)."""
+        self._create_rbac(
+            _binding(
+                "grace-local:kube-apiserver-kubelet-client",
+                "system:kubelet-api-admin",
+                "kube-apiserver-kubelet-client",
+            )
+        )
+
+    def _create_rbac(self, *objects: dict[str, Any]) -> None:
+        """Create ClusterRoles and ClusterRoleBindings (kept when they exist)."""
         from kubernetes import client, config
 
         api = config.new_client_from_config(str(self.admin_kubeconfig))
         rbac = client.RbacAuthorizationV1Api(api)
-        body = {
-            "metadata": {"name": "grace-local:kube-apiserver-kubelet-client"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "system:kubelet-api-admin",
-            },
-            "subjects": [
-                {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "User",
-                    "name": "kube-apiserver-kubelet-client",
-                }
-            ],
-        }
         try:
-            rbac.create_cluster_role_binding(body)
-        except client.ApiException as e:
-            if e.status != 409:
-                raise
+            for body in objects:
+                create = (
+                    rbac.create_cluster_role_binding
+                    if "roleRef" in body
+                    else rbac.create_cluster_role
+                )
+                try:
+                    create(body)
+                except client.ApiException as e:
+                    if e.status != 409:
+                        raise
         finally:
             api.close()
 
@@ -602,12 +604,9 @@ state = "{root / "state"}"
         ]
 
     def _grant_prometheus(self) -> None:
-        from kubernetes import client, config
-
-        api = config.new_client_from_config(str(self.admin_kubeconfig))
-        rbac = client.RbacAuthorizationV1Api(api)
+        name = "grace-local:prometheus"
         role = {
-            "metadata": {"name": "grace-local:prometheus"},
+            "metadata": {"name": name},
             "rules": [
                 {
                     "apiGroups": [""],
@@ -617,33 +616,7 @@ state = "{root / "state"}"
                 {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
             ],
         }
-        binding = {
-            "metadata": {"name": "grace-local:prometheus"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "grace-local:prometheus",
-            },
-            "subjects": [
-                {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "User",
-                    "name": "grace-local:prometheus",
-                }
-            ],
-        }
-        try:
-            for create, body in (
-                (rbac.create_cluster_role, role),
-                (rbac.create_cluster_role_binding, binding),
-            ):
-                try:
-                    create(body)
-                except client.ApiException as e:
-                    if e.status != 409:
-                        raise
-        finally:
-            api.close()
+        self._create_rbac(role, _binding(name, name, name))
 
     def _start_kube_state_metrics(self, bins: NodeBinaries) -> None:
         self.ksm_port = free_port()
@@ -726,6 +699,16 @@ state = "{root / "state"}"
             self.ctr("tasks", "delete", "--force", task, check=False, timeout=30)
         for container in self.ctr("containers", "ls", "-q", check=False, timeout=30).split():
             self.ctr("containers", "rm", container, check=False, timeout=30)
+
+
+def _binding(name: str, role: str, user: str) -> dict[str, Any]:
+    """A ClusterRoleBinding of ClusterRole `role` to the certificate user `user`."""
+    group = "rbac.authorization.k8s.io"
+    return {
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": group, "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": group, "kind": "User", "name": user}],
+    }
 
 
 def _alive(pid: int | None) -> bool:
