@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from grace.localcluster.release import scenario_documents
@@ -119,27 +122,60 @@ def heal(
     return done
 
 
+def _outgrow_the_memory_limit(api: Any, ns: str) -> None:
+    """The new configuration keeps more than the 96Mi limit resident."""
+    env = [{"name": "SHOP_MEMORY_MB", "value": "150"}]
+    client.AppsV1Api(api).patch_namespaced_deployment(
+        "cache", ns, {"spec": {"template": {"spec": {"containers": [{"name": "app", "env": env}]}}}}
+    )
+
+
+def _wedge_every_pod(api: Any, ns: str, wedged: set[str]) -> None:
+    """POST /wedge to every search pod: each stops answering its readiness probe for good."""
+    for pod in client.CoreV1Api(api).list_namespaced_pod(ns, label_selector="app=search").items:
+        request = urllib.request.Request(
+            f"http://{pod.status.pod_ip}:8080/wedge", data=b"", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+        wedged.add(pod.metadata.name)
+
+
+WEDGED: set[str] = set()
+
+
+@pytest.fixture(scope="module")
+def healed(
+    cluster: ClusterUnderTest, api: Any, dyn: Any, release: ChartRelease, images: BuiltImages
+) -> Iterator[dict[str, Future[Any]]]:
+    """The four scenarios, run at once (each in its namespace, one operator for all): each
+    test below waits for its own and checks what it proves."""
+    scenarios: dict[str, tuple[str, str, Callable[[], None]]] = {
+        "rn-bad-release": (
+            "bad-release",
+            "checkout",
+            lambda: set_image(api, "rn-bad-release", "checkout", images.shop["errors"]),
+        ),
+        "rn-crashloop": (
+            "crashloop",
+            "payments",
+            lambda: set_image(api, "rn-crashloop", "payments", images.shop["crash"]),
+        ),
+        "rn-oom": ("oom", "cache", lambda: _outgrow_the_memory_limit(api, "rn-oom")),
+        "rn-unready": ("unready", "search", lambda: _wedge_every_pod(api, "rn-unready", WEDGED)),
+    }
+    with ThreadPoolExecutor(len(scenarios)) as pool:
+        yield {
+            ns: pool.submit(heal, cluster, api, dyn, release, ns, folder, name, name, break_it)
+            for ns, (folder, name, break_it) in scenarios.items()
+        }
+
+
 def test_bad_release_answering_5xx_is_rolled_back(
-    cluster: ClusterUnderTest,
-    api: Any,
-    dyn: Any,
-    release: ChartRelease,
-    images: BuiltImages,
-    node_prometheus: Any,
-    tmp_path: Path,
+    api: Any, images: BuiltImages, node_prometheus: Any, healed: dict[str, Future[Any]]
 ) -> None:
     ns = "rn-bad-release"
-    done = heal(
-        cluster,
-        api,
-        dyn,
-        release,
-        ns,
-        "bad-release",
-        "checkout",
-        "checkout",
-        lambda: set_image(api, ns, "checkout", images.shop["errors"]),
-    )
+    done = healed[ns].result(timeout=600)
     assert image_of(api, ns, "checkout") == images.shop["good"]
     # the verification read what the containers themselves counted
     observed = [c.observed for c in done.status.verification.checks]
@@ -148,68 +184,30 @@ def test_bad_release_answering_5xx_is_rolled_back(
         f'sum(increase(http_requests_total{{namespace="{ns}",app="checkout",code="500"}}[10m]))'
     )
     assert errors and errors > 10, "the bad release served real 5xx answers"
-    ledger_verifies(cluster, api, release, tmp_path)
 
 
 def test_crash_looping_release_is_rolled_back(
-    cluster: ClusterUnderTest,
-    api: Any,
-    dyn: Any,
-    release: ChartRelease,
-    images: BuiltImages,
-    node_prometheus: Any,
-    tmp_path: Path,
+    api: Any, images: BuiltImages, node_prometheus: Any, healed: dict[str, Future[Any]]
 ) -> None:
     ns = "rn-crashloop"
-    heal(
-        cluster,
-        api,
-        dyn,
-        release,
-        ns,
-        "crashloop",
-        "payments",
-        "payments",
-        lambda: set_image(api, ns, "payments", images.shop["crash"]),
-    )
+    healed[ns].result(timeout=600)
     assert image_of(api, ns, "payments") == images.shop["good"]
     restarts = node_prometheus.query_value(
         f'max(max_over_time(kube_pod_container_status_restarts_total{{namespace="{ns}"}}[10m]))'
     )
     assert restarts and restarts >= 1, "the kubelet really restarted the crashing container"
-    ledger_verifies(cluster, api, release, tmp_path)
 
 
 def test_oom_killed_containers_get_more_memory_within_bounds(
-    cluster: ClusterUnderTest,
-    api: Any,
-    dyn: Any,
-    release: ChartRelease,
-    node_prometheus: Any,
-    tmp_path: Path,
+    api: Any, node_prometheus: Any, healed: dict[str, Future[Any]]
 ) -> None:
     ns = "rn-oom"
-    apps = client.AppsV1Api(api)
-
-    def outgrow_the_limit() -> None:  # the new configuration keeps more than 96Mi resident
-        apps.patch_namespaced_deployment(
-            "cache",
-            ns,
-            {
-                "spec": {
-                    "template": {
-                        "spec": {
-                            "containers": [
-                                {"name": "app", "env": [{"name": "SHOP_MEMORY_MB", "value": "150"}]}
-                            ]
-                        }
-                    }
-                }
-            },
-        )
-
-    heal(cluster, api, dyn, release, ns, "oom", "cache", "cache", outgrow_the_limit)
-    container = apps.read_namespaced_deployment("cache", ns).spec.template.spec.containers[0]
+    healed[ns].result(timeout=600)
+    container = (
+        client.AppsV1Api(api)
+        .read_namespaced_deployment("cache", ns)
+        .spec.template.spec.containers[0]
+    )
     assert container.resources.limits["memory"] == "256Mi"  # the playbook's bound, not more
     oom = node_prometheus.query_value(
         "max(max_over_time(kube_pod_container_status_last_terminated_reason"
@@ -221,32 +219,25 @@ def test_oom_killed_containers_get_more_memory_within_bounds(
         f'max(container_memory_working_set_bytes{{namespace="{ns}",container="app"}})'
     )
     assert memory and memory > 100e6, "the healed containers hold their 150 MB"
-    ledger_verifies(cluster, api, release, tmp_path)
 
 
-def test_wedged_unready_pods_are_replaced(
+def test_wedged_unready_pods_are_replaced(api: Any, healed: dict[str, Future[Any]]) -> None:
+    ns = "rn-unready"
+    healed[ns].result(timeout=600)
+    pods = client.CoreV1Api(api).list_namespaced_pod(ns, label_selector="app=search").items
+    now = {p.metadata.name for p in pods}
+    assert WEDGED and not (WEDGED & now), "the wedged pods were replaced by fresh ones"
+
+
+def test_the_ledger_of_all_four_verifies(
     cluster: ClusterUnderTest,
     api: Any,
-    dyn: Any,
     release: ChartRelease,
+    healed: dict[str, Future[Any]],
     tmp_path: Path,
 ) -> None:
-    import urllib.request
-
-    ns = "rn-unready"
-    core = client.CoreV1Api(api)
-    wedged: set[str] = set()
-
-    def wedge_every_pod() -> None:
-        for pod in core.list_namespaced_pod(ns, label_selector="app=search").items:
-            request = urllib.request.Request(
-                f"http://{pod.status.pod_ip}:8080/wedge", data=b"", method="POST"
-            )
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                assert answer.status == 200
-            wedged.add(pod.metadata.name)
-
-    heal(cluster, api, dyn, release, ns, "unready", "search", "search", wedge_every_pod)
-    now = {p.metadata.name for p in core.list_namespaced_pod(ns, label_selector="app=search").items}
-    assert wedged and not (wedged & now), "the wedged pods were replaced by fresh ones"
+    missions = [future.result(timeout=600) for future in healed.values()]
+    for mission in missions:
+        types = [ref.type for ref in mission.status.ledger]
+        assert {"mission.proposed", "approval.decided", "mission.finished"} <= set(types), types
     ledger_verifies(cluster, api, release, tmp_path)

@@ -300,6 +300,11 @@ def _real_node_demo(args: argparse.Namespace, workdir: Path, cleanup: ExitStack)
     grant(api, NS, "alice", "grace-approver")
     line(f"helm install -> two operator pods Ready in {time.monotonic() - t0:.1f}s")
     subprocess.run([*kubectl, "get", "pods", "-A", "-o", "wide"], check=True)
+    columns = "NAME:.metadata.name,IMAGES:.spec.containers[*].image,IP:.status.podIP"
+    subprocess.run(
+        [*kubectl, "-n", release.namespace, "get", "pods", "-o", f"custom-columns={columns}"],
+        check=True,
+    )
     workloads, grace = scenario_documents("bad-release", NS)
     subprocess.run(
         [*kubectl, "-n", NS, "apply", "-f", "-"],
