@@ -26,19 +26,22 @@ RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/venv/bin/pip check \
  && /opt/venv/bin/pip uninstall -y pip \
  && /opt/venv/bin/python -m compileall -q /opt/venv
+# The embedded policy engine (regopy) links libatomic.so.1, which slim bases lack: taken from
+# here (installed when missing) so that the final stage installs no package.
+RUN if ! ldconfig -p | grep -q 'libatomic\.so\.1 '; then \
+        apt-get update -q && apt-get install -y -q --no-install-recommends libatomic1; \
+    fi \
+ && mkdir -p /opt/lib && cp -L "$(ldconfig -p | awk '/libatomic\.so\.1 /{print $NF; exit}')" /opt/lib/
 
 FROM ${PYTHON_IMAGE}
 # The base image's own installer goes too: nothing in the running image can install code
 # (the official image's pip and ensurepip, or Debian's ensurepip and bundled wheels).
-# The embedded policy engine (regopy) links libatomic.so.1: installed when the base lacks it.
 # uid 65532 gets a passwd entry and a HOME: getpass/pwd lookups of the running user work.
+COPY --from=build /opt/lib/ /usr/local/lib/
 RUN python -m pip uninstall -y -q pip setuptools wheel 2>/dev/null; \
     rm -rf /root/.cache /usr/local/lib/python3*/ensurepip /usr/lib/python3*/ensurepip \
         /usr/share/python-wheels; \
-    if ! ldconfig -p | grep -q 'libatomic\.so\.1 '; then \
-        apt-get update -q && apt-get install -y -q --no-install-recommends libatomic1 \
-        && rm -rf /var/lib/apt/lists/*; \
-    fi \
+    ldconfig \
  && echo 'grace:x:65532:65532:grace:/home/grace:/usr/sbin/nologin' >> /etc/passwd \
  && echo 'grace:x:65532:' >> /etc/group \
  && mkdir -p /home/grace && chown 65532:65532 /home/grace
