@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 GRACE := $(VENV)/bin/grace
 PYTEST_ARGS ?=
 
-.PHONY: help deps crds lint opa-test unit test bench demo cluster-up cluster-down clean
+.PHONY: help deps crds lint opa-test unit test bench demo image cluster-up cluster-down clean
 
 help:
 	@echo "make demo      bring up the local cluster and run GRACE's main scenario"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench     every benchmark in bench/ (BENCH_ARGS=--quick for the short run)"
 	@echo "make crds      regenerate crds/ and charts/grace/crds/ from the models"
 	@echo "make lint      ruff + mypy --strict + import contracts (.importlinter)"
+	@echo "make image     build the operator, OPA and shop images with buildah (imported into a running real node)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 deps: $(VENV)/.installed
 	bash hack/system-deps.sh
+	bash hack/realnode-deps.sh
 	$(GRACE) cluster build >/dev/null
 
 crds: $(VENV)/.installed
@@ -50,6 +52,9 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml constraints.txt
 
 bench: deps $(VENV)/.bench-installed
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
+
+image: deps
+	$(PY) -m grace.localcluster.make_image
 
 demo: deps
 	$(GRACE) demo

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,6 +22,8 @@ class ClusterUnderTest:
     context: str
     local: bool
     """True for the suite's own local cluster (token users exist); False for kind & co."""
+    local_cluster: Any = None
+    """The suite's LocalCluster when it started one (its real node, if any, hangs off it)."""
 
     def api_client(self, user: str | None = None) -> object:
         """An ApiClient as admin, or as a test user (token context locally, else impersonation)."""
@@ -46,6 +49,17 @@ def _install_crds(kubeconfig: str, context: str) -> None:
     api.close()
 
 
+def wants_real_node(cluster_dir: Path) -> bool:
+    """Run the real-node tier? Wherever the machine can (CI here runs as root), unless
+    GRACE_REAL_NODE=0 says otherwise."""
+    from grace.localcluster.node import unavailable_reason
+
+    return (
+        os.environ.get("GRACE_REAL_NODE", "1") != "0"
+        and unavailable_reason(cluster_dir / "node") is None
+    )
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[ClusterUnderTest]:
     """The real cluster: $KUBECONFIG if it is a test cluster, else the local one, started here."""
@@ -64,12 +78,16 @@ def cluster() -> Iterator[ClusterUnderTest]:
         Path(os.environ.get("GRACE_TEST_CLUSTER_DIR", REPO / ".grace" / "test-cluster"))
     )
     owned = not local.running()  # a cluster someone else started (make cluster-up) stays up
+    # The real-node tier shares this cluster: where the machine can run a real node, the API
+    # server listens on the node's address from the start and the node joins it.
+    local.want_real_node = owned and wants_real_node(local.dir)
     t0 = time.monotonic()
     local.up()
-    print(f"\nlocal cluster up in {time.monotonic() - t0:.1f}s ({local.server})")
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in local.timings.items())
+    print(f"\nlocal cluster up in {time.monotonic() - t0:.1f}s ({local.server}; {steps})")
     try:
         _install_crds(str(local.kubeconfig), CONTEXT)
-        yield ClusterUnderTest(str(local.kubeconfig), CONTEXT, local=True)
+        yield ClusterUnderTest(str(local.kubeconfig), CONTEXT, local=True, local_cluster=local)
     finally:
         if owned:
             local.down()
@@ -101,3 +119,15 @@ def namespace(api: object, request: pytest.FixtureRequest) -> Iterator[str]:
     core.create_namespace({"metadata": {"name": name, "labels": {"grace.dev/test": "true"}}})
     yield name
     core.delete_namespace(name, propagation_policy="Background")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real-node tier runs first: its operator pod and the e2e tier's `grace run` (which
+    watches every namespace, for the whole session once started) must never both see a node."""
+    items.sort(
+        key=lambda item: (
+            "tests/realnode/" not in item.nodeid,
+            # within the tier, the machine check first: it stops and restarts the node
+            "tests/realnode/test_machine.py" not in item.nodeid,
+        )
+    )

@@ -53,7 +53,9 @@ def test_invalid_object_is_refused_with_its_message(dyn: Any, invalid_ns: str, p
 
 
 def test_every_example_is_accepted(dyn: Any, namespace: str) -> None:
-    docs = [d for p in sorted((REPO / "examples").rglob("*.yaml")) for d in load_docs(p)]
+    # examples/realnode/ (one namespace per scenario) is applied by the real-node tier.
+    paths = [p for p in sorted((REPO / "examples").rglob("*.yaml")) if "realnode" not in p.parts]
+    docs = [d for p in paths for d in load_docs(p)]
     docs = [
         d
         for d in docs

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from grace.cli.errors import positive
 from grace.localcluster.cluster import CONTEXT, LocalCluster
+from grace.localcluster.node import NODE_LABEL
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,6 +25,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     csub = p.add_subparsers(dest="cluster_command", required=True, metavar="SUBCOMMAND")
     up = csub.add_parser("up", help="build (once) and start the cluster; prints the KUBECONFIG")
     up.add_argument("--nodes", type=positive(int), default=3, help="simulated KWOK nodes")
+    up.add_argument(
+        "--real-node",
+        action="store_true",
+        help="also run a real node (kubelet, kube-proxy, containerd; needs root): the API "
+        "server then listens on the machine's address so that pods reach it",
+    )
     up.set_defaults(func=_up)
     csub.add_parser("down", help="stop every process the cluster started").set_defaults(func=_down)
     csub.add_parser("env", help="print `export KUBECONFIG=...` for a shell").set_defaults(func=_env)
@@ -33,10 +41,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    cluster = LocalCluster(args.dir, nodes=args.nodes)
+    cluster = LocalCluster(args.dir, nodes=args.nodes, real_node=args.real_node)
     t0 = time.monotonic()
-    cluster.up()
+    try:
+        cluster.up()
+    except RuntimeError as e:
+        if str(e).startswith(("real node unavailable", "a real node already runs")):
+            print(f"grace: {e}", file=sys.stderr)
+            return 2
+        raise
+    for step, seconds in cluster.timings.items():
+        print(f"#   {step}: {seconds:.1f}s")
     print(f"# cluster {CONTEXT!r} up in {time.monotonic() - t0:.1f}s at {cluster.server}")
+    if cluster.state.real_node:
+        print(f"# real node {cluster.real_node().name} Ready (label {NODE_LABEL}=true, tainted)")
     print(f"export KUBECONFIG={cluster.kubeconfig}")
     return 0
 

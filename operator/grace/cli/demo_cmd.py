@@ -43,6 +43,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--local", action="store_true", help="always start the local cluster, whatever KUBECONFIG"
     )
+    p.add_argument(
+        "--kwok",
+        action="store_true",
+        help="simulated KWOK nodes even where a real node could run (root, overlayfs, ...)",
+    )
     p.add_argument("--dir", type=Path, default=REPO / ".grace" / "demo")
     p.set_defaults(func=_demo)
 
@@ -116,8 +121,6 @@ def fast(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from grace.api.healthnode import HealthNode
-    from grace.api.mission import Mission
     from grace.localcluster.graceprocess import OperatorProcess
     from grace.localcluster.install import (
         ensure_policy_configmap,
@@ -131,16 +134,22 @@ def _demo(args: argparse.Namespace) -> int:
     from grace.sim import AlertWebhook, Scope, ShopExporter
 
     workdir: Path = args.dir
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)  # a --dir that cannot be made fails first
     bins = ensure_binaries()
     target = None if args.local else current_test_context()
     with ExitStack() as cleanup:
         try:
             if target is None:
+                from grace.localcluster.node import unavailable_reason
+
+                reason = "--kwok" if args.kwok else unavailable_reason()
+                if reason is None:
+                    return _real_node_demo(args, workdir, cleanup)
                 say(
                     "1. a real control plane on 127.0.0.1 "
                     "(etcd, kube-apiserver, scheduler, KWOK nodes)"
                 )
+                line(f"no real node ({reason}): the shop is simulated on KWOK nodes")
                 cluster = LocalCluster(workdir / "cluster")
                 t0 = time.monotonic()
                 cluster.up()
@@ -221,137 +230,14 @@ def _demo(args: argparse.Namespace) -> int:
                 "HealthNodes checkout, payments-db and three Playbooks applied (demo-speed intervals)"
             )
 
-            def node(name: str) -> HealthNode:
-                raw = custom.get_namespaced_custom_object(
-                    "grace.dev", "v1alpha1", NS, "healthnodes", name
-                )
-                return HealthNode.model_validate(raw)
-
-            wait("checkout Healthy", lambda: node("checkout").status.phase.value == "Healthy", 60)
-            line("checkout is Healthy")
-            subprocess.run([*kubectl, "-n", NS, "get", "healthnodes"], check=True)
-
-            say(f"4. a bad release: checkout's image becomes {BAD_IMAGE}")
-            apps.patch_namespaced_deployment(
-                "checkout",
-                NS,
-                {
-                    "spec": {
-                        "template": {"spec": {"containers": [{"name": "app", "image": BAD_IMAGE}]}}
-                    }
-                },
+            return _story(
+                custom,
+                kubectl,
+                target,
+                lambda: _set_image(apps, "checkout", BAD_IMAGE),
+                operator.verify_ledger,
+                chat,
             )
-            seen: set[str] = set()
-
-            def show_node() -> None:
-                n = node("checkout")
-                key = f"node:{n.status.phase.value}"
-                if key not in seen:
-                    seen.add(key)
-                    worst = worst_signal(n)
-                    detail = ""
-                    if worst is not None and worst.value is not None:
-                        bound = f", threshold {worst.threshold}" if worst.threshold else ""
-                        detail = f" ({worst.name}={worst.value:.3f}{bound})"
-                    line(f"[checkout] {n.status.phase.value}{detail}")
-
-            wait(
-                "checkout Critical",
-                lambda: node("checkout").status.phase.value == "Critical",
-                90,
-                show_node,
-            )
-            show_node()
-
-            def mission() -> Mission | None:
-                items = custom.list_namespaced_custom_object(
-                    "grace.dev", "v1alpha1", NS, "missions"
-                )["items"]
-                auto = [m for m in items if m["spec"].get("healthNode") == "checkout"]
-                return Mission.model_validate(auto[0]) if auto else None
-
-            def show_timeline() -> None:
-                show_node()
-                m = mission()
-                if m is None:
-                    return
-                for ev in m.status.timeline:
-                    key = f"{ev.time.isoformat()}:{ev.event}"
-                    if key not in seen:
-                        seen.add(key)
-                        line(
-                            f"[{m.metadata.name} {m.status.progress or ''}] {ev.event}: {ev.message}"
-                        )
-
-            say("5. GRACE proposes a Mission; the policy decides")
-            m = wait("a Mission", mission, 60, show_timeline)
-
-            def awaiting() -> Mission | None:
-                x = mission()
-                return x if x is not None and x.status.approval is not None else None
-
-            def finished() -> Mission | None:
-                x = mission()
-                return x if x is not None and x.status.phase.value in _FINAL else None
-
-            m = wait("the approval request", awaiting, 90, show_timeline)
-            show_timeline()
-            assert m.status.approval is not None
-            request = m.status.approval.request
-            told = wait(
-                "the approval request in the on-call's chat",
-                lambda: [b for b in chat.notifications() if request in str(b.get("message"))],
-                30,
-                show_timeline,
-            )
-            line(f"[chat] {told[0].get('title', '')}")
-            for text in str(told[0].get("message", "")).splitlines():
-                line(f"[chat]   {text}")
-            say(f"6. alice approves with `kubectl grace approve {request}`")
-            env = {**os.environ, "KUBECONFIG": target.kubeconfig}
-            env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-            approve = [
-                str(bins.kubectl),
-                "grace",
-                "approve",
-                request,
-                "-n",
-                NS,
-                *target.as_alice(),
-                "--reason=bad release confirmed, roll it back",
-            ]
-            line("$ " + " ".join(approve[1:]))
-            subprocess.run(approve, check=True, env=env)
-
-            say("7. the rollback runs and is verified against the real metrics")
-            done = wait("the Mission to finish", finished, 240, show_timeline)
-            show_timeline()
-            line(f"Mission {done.metadata.name}: {done.status.phase.value} — {done.status.message}")
-            if done.status.verification:
-                for c in done.status.verification.checks:
-                    line(
-                        f"  check {c.signal}: expected {c.expected}, observed {c.observed}, passed={c.passed}"
-                    )
-            wait(
-                "checkout Healthy again",
-                lambda: node("checkout").status.phase.value == "Healthy",
-                90,
-                show_node,
-            )
-            show_node()
-            subprocess.run(
-                [*kubectl, "-n", NS, "get", "healthnodes,missions,approvalrequests"], check=True
-            )
-
-            say("8. the signed ledger: every decision and outcome, verified")
-            result = operator.verify_ledger()
-            for out in (result.stdout + result.stderr).strip().splitlines():
-                line(out)
-            if result.returncode != 0 or done.status.phase.value != "Succeeded":
-                say("demo FAILED")
-                return 1
-            say("demo finished: Mission Succeeded, ledger verified")
-            return 0
         except KeyboardInterrupt:
             print("\ninterrupted: cleaning up", file=sys.stderr)
             return 130
@@ -361,6 +247,252 @@ def _demo(args: argparse.Namespace) -> int:
         finally:
             if not args.keep:
                 say("stopping everything the demo started")
+
+
+def _real_node_demo(args: argparse.Namespace, workdir: Path, cleanup: ExitStack) -> int:
+    """Steps 1-3 on a real node: the operator runs as pods from its own image, installed by
+    its chart, and the shop is real containers serving real requests."""
+    from kubernetes import client, config
+
+    from grace.localcluster import images
+    from grace.localcluster.install import grant, install_crds
+    from grace.localcluster.node import PodTargets
+    from grace.localcluster.prometheus import PrometheusServer
+    from grace.localcluster.release import (
+        ChartRelease,
+        ensure_namespaces,
+        local_values,
+        scenario_documents,
+    )
+
+    say("1. a real control plane and a real node (kubelet, kube-proxy, containerd + runc)")
+    cluster = LocalCluster(workdir / "cluster", nodes=1, real_node=True)
+    t0 = time.monotonic()
+    cluster.up()
+    if not args.keep:
+        cleanup.callback(cluster.down)
+    node = cluster.real_node()
+    for step, seconds in cluster.timings.items():
+        line(f"{step}: {seconds:.1f}s")
+    line(f"up in {time.monotonic() - t0:.1f}s: API {cluster.server}, node {node.name} Ready")
+    target = Target(str(cluster.kubeconfig), CONTEXT, local=True)
+    api = config.new_client_from_config(target.kubeconfig, context=CONTEXT)
+    install_crds(api)
+    core = client.CoreV1Api(api)
+    kubectl = [str(ensure_binaries(verbose=False).kubectl), f"--kubeconfig={target.kubeconfig}"]
+
+    say("2. images built here with buildah and imported into containerd (no registry)")
+    t0 = time.monotonic()
+    for name, (size, seconds) in images.build_all(node).items():
+        line(f"{name}: {size / 1e6:.0f} MB" + (f", imported in {seconds:.1f}s" if seconds else ""))
+    line(f"built and imported in {time.monotonic() - t0:.1f}s")
+
+    say("3. GRACE installed by its chart: two replicas from that image, an OPA sidecar each")
+    cleanup.enter_context(PodTargets(node))
+    prom = cleanup.enter_context(
+        PrometheusServer(
+            job="prometheus",
+            scrape_interval=1,
+            scrape_configs=node.scrape_configs(),
+            host=node.address,
+        )
+    )
+    ensure_namespaces(api, [NS])
+    release = ChartRelease(target.kubeconfig, "grace", "grace-system")
+    t0 = time.monotonic()
+    release.install(local_values(prom.url, [NS]))
+    release.wait_ready(core, 2)
+    grant(api, NS, "alice", "grace-approver")
+    line(f"helm install -> two operator pods Ready in {time.monotonic() - t0:.1f}s")
+    subprocess.run([*kubectl, "get", "pods", "-A", "-o", "wide"], check=True)
+    columns = "NAME:.metadata.name,IMAGES:.spec.containers[*].image,IP:.status.podIP"
+    subprocess.run(
+        [*kubectl, "-n", release.namespace, "get", "pods", "-o", f"custom-columns={columns}"],
+        check=True,
+    )
+    workloads, grace = scenario_documents("bad-release", NS)
+    subprocess.run(
+        [*kubectl, "-n", NS, "apply", "-f", "-"],
+        input=yaml.safe_dump_all(workloads),
+        text=True,
+        check=True,
+    )
+    subprocess.run(
+        [*kubectl, "-n", NS, "rollout", "status", "deployment/checkout", "--timeout=120s"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    line(f"the shop: checkout ({images.SHOP_IMAGE}) and a load generator, real containers")
+    custom = client.CustomObjectsApi(api)
+    for doc in grace:
+        plural = doc["kind"].lower() + "s"
+        custom.create_namespaced_custom_object("grace.dev", "v1alpha1", NS, plural, doc)
+    line("HealthNode checkout (error rate its containers count) and Playbook rollback-bad-release")
+
+    def verify_ledger() -> subprocess.CompletedProcess[str]:
+        keys = workdir / "public.pem"
+        keys.write_text(release.public_key(core))
+        return subprocess.run(
+            [
+                *(sys.executable, "-m", "grace.cli.main", "ledger", "verify", "--from-cluster"),
+                f"--ledger-namespace={release.namespace}",
+                f"--public-key={keys}",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "KUBECONFIG": target.kubeconfig},
+            check=False,
+        )
+
+    bad = f"{images.SHOP_IMAGE}:{images.SHOP_RELEASES['errors'][0]}"
+    apps = client.AppsV1Api(api)
+    code = _story(custom, kubectl, target, lambda: _set_image(apps, "checkout", bad), verify_ledger)
+    subprocess.run([*kubectl, "get", "pods", "-A", "-o", "wide"], check=False)
+    return code
+
+
+def _set_image(apps: Any, deployment: str, image: str) -> str:
+    apps.patch_namespaced_deployment(
+        deployment,
+        NS,
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}},
+    )
+    return f"{deployment}'s image becomes {image}"
+
+
+def _story(
+    custom: Any,
+    kubectl: list[str],
+    target: Target,
+    release: Callable[[], str],
+    verify_ledger: Callable[[], subprocess.CompletedProcess[str]],
+    chat: Any = None,
+) -> int:
+    """Steps 4-8, the same on KWOK and on a real node: checkout Healthy, a bad release,
+    the Mission, alice's approval (announced in `chat`, the on-call's channel, when there is
+    one), the verified rollback, the ledger."""
+    from grace.api.healthnode import HealthNode
+    from grace.api.mission import Mission
+
+    bins = ensure_binaries(verbose=False)
+
+    def node(name: str) -> HealthNode:
+        raw = custom.get_namespaced_custom_object("grace.dev", "v1alpha1", NS, "healthnodes", name)
+        return HealthNode.model_validate(raw)
+
+    wait("checkout Healthy", lambda: node("checkout").status.phase.value == "Healthy", 60)
+    line("checkout is Healthy")
+    subprocess.run([*kubectl, "-n", NS, "get", "healthnodes"], check=True)
+
+    say(f"4. a bad release: {release()}")
+    seen: set[str] = set()
+
+    def show_node() -> None:
+        n = node("checkout")
+        key = f"node:{n.status.phase.value}"
+        if key not in seen:
+            seen.add(key)
+            worst = worst_signal(n)
+            detail = ""
+            if worst is not None and worst.value is not None:
+                bound = f", threshold {worst.threshold}" if worst.threshold else ""
+                detail = f" ({worst.name}={worst.value:.3f}{bound})"
+            line(f"[checkout] {n.status.phase.value}{detail}")
+
+    wait(
+        "checkout Critical",
+        lambda: node("checkout").status.phase.value == "Critical",
+        90,
+        show_node,
+    )
+    show_node()
+
+    def mission() -> Mission | None:
+        items = custom.list_namespaced_custom_object("grace.dev", "v1alpha1", NS, "missions")[
+            "items"
+        ]
+        auto = [m for m in items if m["spec"].get("healthNode") == "checkout"]
+        return Mission.model_validate(auto[0]) if auto else None
+
+    def show_timeline() -> None:
+        show_node()
+        m = mission()
+        if m is None:
+            return
+        for ev in m.status.timeline:
+            key = f"{ev.time.isoformat()}:{ev.event}"
+            if key not in seen:
+                seen.add(key)
+                line(f"[{m.metadata.name} {m.status.progress or ''}] {ev.event}: {ev.message}")
+
+    say("5. GRACE proposes a Mission; the policy decides")
+    m = wait("a Mission", mission, 60, show_timeline)
+
+    def awaiting() -> Mission | None:
+        x = mission()
+        return x if x is not None and x.status.approval is not None else None
+
+    def finished() -> Mission | None:
+        x = mission()
+        return x if x is not None and x.status.phase.value in _FINAL else None
+
+    m = wait("the approval request", awaiting, 90, show_timeline)
+    show_timeline()
+    assert m.status.approval is not None
+    request = m.status.approval.request
+    if chat is not None:
+        told = wait(
+            "the approval request in the on-call's chat",
+            lambda: [b for b in chat.notifications() if request in str(b.get("message"))],
+            30,
+            show_timeline,
+        )
+        line(f"[chat] {told[0].get('title', '')}")
+        for text in str(told[0].get("message", "")).splitlines():
+            line(f"[chat]   {text}")
+    say(f"6. alice approves with `kubectl grace approve {request}`")
+    env = {**os.environ, "KUBECONFIG": target.kubeconfig}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    approve = [
+        str(bins.kubectl),
+        "grace",
+        "approve",
+        request,
+        "-n",
+        NS,
+        *target.as_alice(),
+        "--reason=bad release confirmed, roll it back",
+    ]
+    line("$ " + " ".join(approve[1:]))
+    subprocess.run(approve, check=True, env=env)
+
+    say("7. the rollback runs and is verified against the real metrics")
+    done = wait("the Mission to finish", finished, 240, show_timeline)
+    show_timeline()
+    line(f"Mission {done.metadata.name}: {done.status.phase.value} — {done.status.message}")
+    if done.status.verification:
+        for c in done.status.verification.checks:
+            line(
+                f"  check {c.signal}: expected {c.expected}, observed {c.observed}, passed={c.passed}"
+            )
+    wait(
+        "checkout Healthy again",
+        lambda: node("checkout").status.phase.value == "Healthy",
+        90,
+        show_node,
+    )
+    show_node()
+    subprocess.run([*kubectl, "-n", NS, "get", "healthnodes,missions,approvalrequests"], check=True)
+
+    say("8. the signed ledger: every decision and outcome, verified")
+    result = verify_ledger()
+    for out in (result.stdout + result.stderr).strip().splitlines():
+        line(out)
+    if result.returncode != 0 or done.status.phase.value != "Succeeded":
+        say("demo FAILED")
+        return 1
+    say("demo finished: Mission Succeeded, ledger verified")
+    return 0
 
 
 class DemoError(Exception):

@@ -8,13 +8,16 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from grace.localcluster.binaries import Binaries, ensure_binaries
 from grace.localcluster.pki import make_pki
 from grace.localcluster.processes import free_port, http_ok, spawn, stop, wait_until
+
+if TYPE_CHECKING:
+    from grace.localcluster.node import RealNode
 
 CONTEXT = "grace-local"
 """The kube context the local cluster writes; the test suite only runs against a context like it."""
@@ -45,6 +48,9 @@ class ClusterState:
     pids: dict[str, int] = field(default_factory=dict)
     binaries: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    address: str = "127.0.0.1"
+    """Where the API server listens: 127.0.0.1, or the node's address with a real node."""
+    real_node: bool = False
 
     @classmethod
     def load(cls, path: Path) -> ClusterState:
@@ -59,16 +65,26 @@ class ClusterState:
 class LocalCluster:
     """A real control plane in `state_dir`: `up()` is idempotent, `down()` stops only its own pids."""
 
-    def __init__(self, state_dir: Path | None = None, nodes: int = 3) -> None:
+    def __init__(
+        self, state_dir: Path | None = None, nodes: int = 3, real_node: bool = False
+    ) -> None:
         self.dir = (state_dir or default_state_dir()).resolve()
         self.nodes = nodes
+        self.want_real_node = real_node
+        self.timings: dict[str, float] = {}
         self.kubeconfig = self.dir / "kubeconfig"
         self.state_file = self.dir / "state.json"
         self.state = ClusterState.load(self.state_file)
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.state.apiserver_port}"
+        return f"https://{self.state.address}:{self.state.apiserver_port}"
+
+    def real_node(self) -> RealNode:
+        """The real node of this cluster (running or not)."""
+        from grace.localcluster.node import RealNode
+
+        return RealNode(self.dir, self.dir / "pki", self.server, self.state.address)
 
     def running(self) -> bool:
         return bool(self.state.apiserver_port) and http_ok(
@@ -81,19 +97,39 @@ class LocalCluster:
     # ---- start -------------------------------------------------------------------------------
 
     def up(self, timeout: float = 180.0) -> None:
-        if self.running() and all(n in self.state.pids for n in START_ORDER):
+        """Start the control plane (and, if asked, the real node); `timings` says how long."""
+        if (
+            self.running()
+            and all(n in self.state.pids for n in START_ORDER)
+            and self.state.real_node >= self.want_real_node
+        ):
+            if self.want_real_node and not self.real_node().running():
+                self.timings.update(self.real_node().up())
             return
+        address = "127.0.0.1"
+        if self.want_real_node:
+            from grace.localcluster.node import node_address, unavailable_reason
+
+            reason = unavailable_reason(self.dir / "node")
+            if reason:
+                raise RuntimeError(reason)
+            address = node_address() or address
         self.down()
+        t0 = time.monotonic()
         bins = ensure_binaries()
+        self.timings["binaries"] = time.monotonic() - t0
+        t0 = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
         pki = self.dir / "pki"
-        make_pki(pki)
+        make_pki(pki, node_ip=None if address == "127.0.0.1" else address)
         self.state = ClusterState(
             apiserver_port=free_port(),
             etcd_port=free_port(),
             binaries={k: str(v) for k, v in bins.__dict__.items()},
             tokens=self._tokens(),
+            address=address,
+            real_node=self.want_real_node,
         )
         self._write_token_file()
         self._write_kubeconfig()
@@ -103,6 +139,9 @@ class LocalCluster:
             self._start_controllers(bins, pki)
             self._start_kwok(bins)
             self._create_nodes(timeout)
+            self.timings["control plane"] = time.monotonic() - t0
+            if self.want_real_node:
+                self.timings.update(self.real_node().up())
         except BaseException:
             self.down()
             raise
@@ -176,6 +215,21 @@ class LocalCluster:
         )
         wait_until("etcd", lambda: http_ok(f"{client}/health"), 30, pid, log)
 
+    def _apiserver_node_flags(self, pki: Path) -> list[str]:
+        """With a real node: the API server calls kubelets with a client certificate (they
+        authorize it by webhook) at their InternalIP, and checks their serving certificates."""
+        if not self.state.real_node:
+            return []
+        from grace.localcluster.pki import issue
+
+        issue(pki, "apiserver-kubelet-client", "kube-apiserver-kubelet-client")
+        return [
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+        ]
+
     def _start_apiserver(self, bins: Binaries, pki: Path) -> None:
         pid, log = self._spawn(
             "kube-apiserver",
@@ -187,8 +241,11 @@ class LocalCluster:
                 f"--tls-private-key-file={pki / 'apiserver.key'}",
                 f"--client-ca-file={pki / 'ca.crt'}",
                 f"--secure-port={self.state.apiserver_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                # A real node's pods reach the API server through the `kubernetes` Service,
+                # whose endpoint is the advertised address: never loopback then.
+                f"--bind-address={self.state.address}",
+                f"--advertise-address={self.state.address}",
+                *self._apiserver_node_flags(pki),
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--authorization-mode=Node,RBAC",
                 f"--token-auth-file={self.dir / 'tokens.csv'}",
@@ -334,6 +391,10 @@ class LocalCluster:
     def down(self) -> None:
         """Stop every process this cluster started (by pid, newest first); keep certs and tokens."""
         state = ClusterState.load(self.state_file)
+        if state.real_node or (self.dir / "node" / "node.json").exists():
+            from grace.localcluster.node import RealNode
+
+            RealNode(self.dir, self.dir / "pki", "", state.address).down()
         for name in reversed(START_ORDER):
             pid = state.pids.get(name)
             if pid:

@@ -77,8 +77,10 @@ class _Process:
         port: int | None,
         data_dir: Path | None,
         ready_timeout: float,
+        host: str = "127.0.0.1",
     ) -> None:
         self.binary = Path(binary)
+        self.host = host
         self.port = port or free_port()
         self.ready_timeout = ready_timeout
         self._owns_dir = data_dir is None
@@ -91,12 +93,12 @@ class _Process:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def address(self) -> str:
         """host:port, as other servers' configs name it."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -201,8 +203,13 @@ class PrometheusServer(_Process):
         binary: Path | None = None,
         retention: str = "1d",
         ready_timeout: float = 60.0,
+        scrape_configs: Sequence[Mapping[str, Any]] = (),
+        host: str = "127.0.0.1",
     ) -> None:
-        super().__init__(binary or prometheus_binary(), port, data_dir, ready_timeout)
+        """`scrape_configs`: more jobs beside the static `job` (service discovery, TLS, ...);
+        `host`: where to listen (a real node's pods reach the node's address, not 127.0.0.1)."""
+        super().__init__(binary or prometheus_binary(), port, data_dir, ready_timeout, host)
+        self.scrape_configs = [dict(c) for c in scrape_configs]
         self.targets = list(targets)
         self.scrape_interval = duration(scrape_interval)
         self.evaluation_interval = duration(evaluation_interval)
@@ -236,7 +243,8 @@ class PrometheusServer(_Process):
                 "evaluation_interval": self.evaluation_interval,
             },
             "scrape_configs": [
-                {"job_name": self.job, "static_configs": [{"targets": list(self.targets)}]}
+                {"job_name": self.job, "static_configs": [{"targets": list(self.targets)}]},
+                *self.scrape_configs,
             ],
         }
         rule_files = [str(p) for p in self.rule_files]

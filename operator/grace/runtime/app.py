@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kopf._core.engines.peering import Identity  # kopf has no public name for it
 
 from grace.detect.detector import Detector
 from grace.detect.evaluate import WritePolicy
@@ -28,6 +29,7 @@ from grace.runtime.approvals import ApprovalDesk
 from grace.runtime.budget import Slots
 from grace.runtime.config import ConfigError, OperatorConfig
 from grace.runtime.kube import Kube
+from grace.runtime.leader import LeaderElection, identity
 
 log = logging.getLogger("grace")
 
@@ -219,8 +221,6 @@ def run(
             loop.add_signal_handler(sig, stop.set)
         election = None
         if config.leader_elect:
-            from grace.runtime.leader import LeaderElection, identity
-
             election = LeaderElection(
                 runtime.kube.coordination, config.operator_namespace, identity()
             )
@@ -232,6 +232,9 @@ def run(
             lost_watch.add_done_callback(lambda _: stop.set())
         try:
             await kopf.operator(
+                # kopf's default identity is getpass.getuser()@host: a KeyError for a uid
+                # without a passwd entry (the image's 65532), so name the pod ourselves.
+                identity=Identity(identity()),
                 clusterwide=not config.namespaces,
                 namespaces=config.namespaces,
                 memo=runtime,
