@@ -96,11 +96,21 @@ class StatusTrail:
         with self._lock:
             return [s for s in self.seen if s.at >= t]
 
-    def first(self, predicate: Callable[[Seen], bool], after: float = 0.0) -> Seen:
-        for s in self.since(after):
-            if predicate(s):
-                return s
-        raise AssertionError(f"no status of {self.name} matched (phases: {self.phases(after)})")
+    def first(
+        self, predicate: Callable[[Seen], bool], after: float = 0.0, timeout: float = 10.0
+    ) -> Seen:
+        """The first status seen since `after` that matches. The watch thread may deliver a
+        status a moment after a GET has already shown it, so this waits for it that long."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for s in self.since(after):
+                if predicate(s):
+                    return s
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no status of {self.name} matched (phases: {self.phases(after)})"
+                )
+            time.sleep(0.1)
 
     def phases(self, after: float = 0.0) -> list[str | None]:
         return [s.phase for s in self.since(after)]
