@@ -23,15 +23,6 @@ for cmd in "${!pkg_for[@]}"; do command -v "$cmd" >/dev/null || need+=("${pkg_fo
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing Debian packages for the real node: ${need[*]}" >&2
-policy=/usr/sbin/policy-rc.d
-created=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' > "$policy"
-  chmod +x "$policy"
-  created=1
-fi
-cleanup() { [ "$created" = 1 ] && rm -f "$policy"; }
-trap cleanup EXIT
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >/dev/null || true
-apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+# shellcheck source=lib/apt-install.sh
+. "$(dirname "$0")/lib/apt-install.sh"
+apt_install "${need[@]}"
