@@ -43,8 +43,11 @@ opa-test: deps
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
+# Unit tests are pure and CPU-bound: both cores at once. Then the tiers on the one real cluster,
+# one test at a time (they share it, and timing claims live in bench/, not here).
 test: deps lint opa-test
-	$(PY) -m pytest tests -q --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit -q -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q --ignore=tests/unit --durations=15 $(PYTEST_ARGS)
 
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]"
