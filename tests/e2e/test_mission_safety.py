@@ -814,7 +814,8 @@ def test_deleting_a_healthnode_mid_mission_restores_its_target_and_ends_its_loop
     dyn.resources.get(api_version="grace.dev/v1alpha1", kind="HealthNode").delete(
         name="checkout", namespace=ns
     )
-    done = wait_phase(dyn, "Mission", ns, "hold-by-hand", *TERMINAL, timeout=60)
+    # the runner notices the deletion when the 60 s wait step it is sleeping in ends
+    done = wait_phase(dyn, "Mission", ns, "hold-by-hand", *TERMINAL, timeout=150)
     assert done.status.phase == "Aborted", explain(done)
     assert "HealthNode 'checkout' was deleted during the run" in done.status.message
     assert done.status.rollback.outcome == "Passed", explain(done)
