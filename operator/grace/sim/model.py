@@ -12,29 +12,13 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from grace.run.actions.base import parse_quantity as quantity
+
 MIB = 1024 * 1024
 
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
-_SUFFIX: Mapping[str, float] = {
-    "": 1.0,
-    "m": 1e-3,
-    "k": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "P": 1e15,
-    "E": 1e18,
-    "Ki": 2.0**10,
-    "Mi": 2.0**20,
-    "Gi": 2.0**30,
-    "Ti": 2.0**40,
-    "Pi": 2.0**50,
-    "Ei": 2.0**60,
-}
 
 OK_CODE = "200"
 CLIENT_ERROR_CODE = "404"
@@ -152,10 +136,10 @@ def parse_quantity(text: str | int | float) -> float:
     """A Kubernetes resource quantity ("256Mi", "1Gi", "1e9", "500m") as a plain number."""
     if isinstance(text, int | float):
         return float(text)
-    match = _QUANTITY.match(text.strip())
-    if match is None or match.group(2) not in _SUFFIX:
+    value = quantity(text)
+    if value is None:
         raise ValueError(f"not a Kubernetes quantity: {text!r}")
-    return float(match.group(1)) * _SUFFIX[match.group(2)]
+    return value
 
 
 def error_ratio(groups: Iterable[PodGroup], profile: AppProfile) -> float:

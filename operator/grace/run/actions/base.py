@@ -31,7 +31,11 @@ if TYPE_CHECKING:
 
 
 _REF = re.compile(r"^\$\{([a-zA-Z][a-zA-Z0-9_]*)\}$")
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_QUANTITY = re.compile(
+    r"^([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+)
+"""A non-negative Kubernetes quantity: decimal (with an optional exponent, as the API server
+accepts: "1e9") and a decimal or binary suffix."""
 _SUFFIX = {
     None: 1.0,
     "m": 1e-3,
@@ -74,8 +78,9 @@ class StepResult:
 
 
 def parse_quantity(text: str) -> float | None:
-    """A Kubernetes resource quantity in base units, or None when it is not one."""
-    m = _QUANTITY.match(text)
+    """A Kubernetes resource quantity in base units, or None when it is not one. The one parser:
+    the simulated shop reads limits with it too."""
+    m = _QUANTITY.match(text.strip())
     if not m:
         return None
     return float(m.group(1)) * _SUFFIX[m.group(2)]
