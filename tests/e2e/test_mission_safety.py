@@ -777,21 +777,7 @@ def test_deleting_a_healthnode_mid_mission_restores_its_target_and_ends_its_loop
     grant(api, ns, "alice", "grace-approver")
     apply(dyn, [hold, checkout_node(ns, ["scale-and-hold"])], ns)
     wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
-    create(
-        dyn,
-        {
-            "apiVersion": "grace.dev/v1alpha1",
-            "kind": "Mission",
-            "metadata": {"name": "hold-by-hand"},
-            "spec": {
-                "healthNode": "checkout",
-                "playbook": "scale-and-hold",
-                "trigger": "manual",
-                "reason": "hold five replicas for a minute",
-            },
-        },
-        ns,
-    )
+    create(dyn, _manual("hold-by-hand", "scale-and-hold"), ns)
 
     asked = wait_phase(dyn, "Mission", ns, "hold-by-hand", "AwaitingApproval", *TERMINAL)
     approve(cluster, ns, asked.status.approval.request)
@@ -879,21 +865,7 @@ def test_a_ledger_that_cannot_be_extended_holds_the_mission_and_says_why(
         wait_phase(dyn, "HealthNode", ns, "checkout", "Healthy", timeout=30)
         with own.ledger.open("ab") as f:  # a forged record: the chain no longer verifies
             f.write(b'{"entry": {"seq": 0, "type": "mission.finished"}}\n')
-        create(
-            dyn,
-            {
-                "apiVersion": "grace.dev/v1alpha1",
-                "kind": "Mission",
-                "metadata": {"name": "trim-unrecorded"},
-                "spec": {
-                    "healthNode": "checkout",
-                    "playbook": "trim",
-                    "trigger": "manual",
-                    "reason": "recycle a pod",
-                },
-            },
-            ns,
-        )
+        create(dyn, _manual("trim-unrecorded", "trim"), ns)
 
         def held() -> Any:
             m = get(dyn, "Mission", ns, "trim-unrecorded")
