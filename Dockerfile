@@ -20,6 +20,8 @@ COPY pyproject.toml constraints.txt README.md ./
 RUN python -m venv /opt/venv \
  && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
  && /opt/venv/bin/pip install --only-binary=:all: -c constraints.txt -r /tmp/requirements.txt
+# The operator package alone: the lab (lab/, the local cluster, the simulated shop, the demo) is
+# a distribution of its own, outside this build context (.dockerignore).
 COPY operator ./operator
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/venv/bin/pip install --no-deps /wheels/*.whl \

@@ -16,10 +16,12 @@ help:
 	@echo "make lint      ruff + mypy --strict + import contracts (.importlinter)"
 	@echo "make image     build the operator, OPA and shop images with buildah (imported into a running real node)"
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# The operator and, beside it, the lab (lab/: local cluster, simulated shop, `grace demo` and
+# `grace cluster`), which the operator's wheel and image do not contain.
+$(VENV)/.installed: pyproject.toml lab/pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]" -e ./lab
 	touch $@
 
 deps: $(VENV)/.installed
@@ -32,8 +34,8 @@ crds: $(VENV)/.installed
 	$(PY) -m grace.api.docgen .
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check operator tests bench
-	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/ruff check operator lab tests bench
+	$(VENV)/bin/ruff format --check operator lab tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-logo --no-cache
 
@@ -50,14 +52,14 @@ test: deps lint opa-test
 	$(PY) -m pytest tests -q --ignore=tests/unit --durations=15 $(PYTEST_ARGS)
 
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml constraints.txt
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]" -e ./lab
 	touch $@
 
 bench: deps $(VENV)/.bench-installed
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
 
 image: deps
-	$(PY) -m grace.localcluster.make_image
+	$(PY) -m grace_lab.localcluster.make_image
 
 demo: deps
 	$(GRACE) demo

@@ -1,19 +1,36 @@
 """Detection: how fast GRACE sees a fault compared with alerting rules, and what 2,000 nodes cost.
 
 (a) Fault-to-phase-change latency. N simulated bad releases (one per namespace, injected a
-    fraction of an interval apart so that both paths see every phase of their evaluation tick),
-    watched by both paths at once, on the same Prometheus, the same query, the same threshold,
-    the same `for`, the same scrape and evaluation interval:
+    fraction of an interval apart so that every path sees every phase of its evaluation tick),
+    watched by every path at once, on the same Prometheus, the same expression, the same
+    threshold, the same `for`, the same scrape and evaluation interval:
       GRACE      a HealthNode (critical above 0.10) -> the moment a watch on HealthNodes
                  delivers phase Critical to a client (what `kubectl get -w` would show);
-      baseline   what users build today: a Prometheus alerting rule with the same expression
+      alerting   what users build today: a Prometheus alerting rule with the same expression
                  and `for`, Alertmanager, a webhook receiver -> the moment the webhook receives
-                 the firing alert.
-    Alertmanager keeps its defaults (group_wait 30s, group_interval 5m, repeat_interval 4h):
-    that wait IS the latency users of that path get. Alerts are grouped by
-    [alertname, namespace], so that every fault is its own incident and its own group (with
-    one group, faults after the first would wait for group_interval, 5m, and the baseline
-    would look far worse than it is).
+                 the firing alert. Two Alertmanagers receive every alert in the same run:
+                   default  Alertmanager's own timers (group_wait 30s, group_interval 5m,
+                            repeat_interval 4h): that wait IS the latency users of it get;
+                   tuned    the route docs/alerts.md recommends (group_wait 1s,
+                            group_interval 10s), as Robusta and Kubernaut tell their users.
+                 Alerts are grouped by [alertname, namespace], so that every fault is its own
+                 group (with one group, faults after the first would wait for group_interval);
+      alert-driven  two more HealthNodes per fault whose signal names the alert rule instead
+                 of restating it, at the example's 15 s interval: "pull" reads ALERTS each
+                 interval; "push" is also woken by the tuned Alertmanager posting to GRACE's
+                 webhook receiver (bearer token). Pull reads a twin rule (same expression, same
+                 group) that is never posted to GRACE, so no webhook can wake it.
+    The race, in the same run: gradual faults on the simulated shop's working set
+    (grace_lab.sim.leak), started when the bad releases are injected. Leaks climb linearly and
+    cross a threshold (2x the usual working set) 20-40 s after they begin (--quick; 3-5 min in
+    the full run); near-misses climb at the same rates and level off at 80-95 % of the
+    threshold. Their HealthNodes forecast (10 s ahead at 1 s in --quick; 2 min at 15 s) and
+    list a playbook that accepts predictions, so a predicted breach proposes a Mission before
+    the threshold; an alert rule with the same threshold and `for` goes through both
+    Alertmanagers. Reported: how long before the tuned alert (and the crossing) GRACE's
+    Mission came, and on how many near-misses a Mission was proposed all the same (false
+    alarms), split by whether the near-miss levelled off within one forecast horizon of the
+    threshold (a forecast cannot know a climb is about to stop).
 (b) Scale. M HealthNodes with two signals each at a 15s interval in ONE operator process:
     its CPU share (utime+stime from /proc over a steady window), peak RSS (VmHWM), PromQL
     requests per minute (its grace_promql_query_seconds_count) and status writes per minute
@@ -43,11 +60,15 @@ Everything runs here and is stopped here, by pid, also on Ctrl-C: a private Loca
 simulated shop exporter, and `grace run` processes. In --quick, (b) runs while (a) waits for
 its alerts (separate operator processes, separate figures) to keep the run short.
 
-    .venv/bin/python bench/detection.py --quick     # 20 faults at 1s, 300 nodes, ~80 s
-    .venv/bin/python bench/detection.py             # 20 faults at 15s, 2,000 nodes, ~11 min
+    .venv/bin/python bench/detection.py --quick     # 20 faults + 16 ramps at 1s, 300 nodes
+    .venv/bin/python bench/detection.py --quick --parts latency   # (a) and the race alone
+    .venv/bin/python bench/detection.py             # 20 faults + 20 ramps at 15s, 2,000 nodes
 
---quick cannot finish under a minute: Alertmanager's default group_wait alone is 30 s, after
-~15 s of setup and ~13 s for the bad release to roll out and show in the error ratio.
+How long, measured on a shared 2-core machine at load average 11-15: --quick 9 min 32 s (the
+cluster start ~90 s, (a) and the race ~2 min, (b) and the five windows of (c) the rest);
+--quick --parts latency 3 min 22 s to 3 min 30 s. (a) and the race cannot finish under a
+minute even in --quick: Alertmanager's default group_wait alone is 30 s after the slowest leak crosses at 40 s,
+and the near-misses are watched for a forecast window and a horizon after they level off.
 
 The last line of stdout is one JSON object with every figure.
 """
@@ -81,18 +102,41 @@ import yaml
 from kubernetes import client, config, watch
 from prometheus_client.parser import text_string_to_metric_families
 
-from grace.localcluster.cluster import LocalCluster
-from grace.localcluster.install import ensure_policy_configmap, install_crds
-from grace.localcluster.processes import alive, free_port, http_ok, stop
-from grace.localcluster.prometheus import AlertmanagerServer, PrometheusServer
+from grace.api.duration import parse_duration
+from grace.detect.forecast import Forecaster
 from grace.runtime.app import STATUS_REFRESH_INTERVALS
-from grace.sim import AlertWebhook, Scope, ShopExporter
+from grace_lab.localcluster.cluster import LocalCluster
+from grace_lab.localcluster.install import ensure_policy_configmap, install_crds
+from grace_lab.localcluster.processes import alive, free_port, http_ok, stop
+from grace_lab.localcluster.prometheus import AlertmanagerServer, PrometheusServer
+from grace_lab.sim import AlertWebhook, GradualFault, Scope, ShopExporter, gradual_faults
+from grace_lab.sim.model import SHOP_PROFILES
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD_IMAGE = "registry.example/shop/checkout:1.4.2"
 BAD_IMAGE = "registry.example/shop/checkout:1.4.3-bad"
 CRITICAL = 0.10
 LATENCY_NS = "bench-lat-{i:02d}"
+RAMP_NS = "bench-ramp-{i:02d}"
+FAULT_ALERT = "CheckoutErrorRate"
+PULL_ALERT = "CheckoutErrorRateTwin"
+"""The same rule under another name, read by the pull-only nodes: GRACE's receiver is only
+posted FAULT_ALERT, so a webhook can never wake a pull node."""
+LEAK_ALERT = "CheckoutMemoryHigh"
+THRESHOLD_NODE, PULL_NODE, PUSH_NODE, RAMP_NODE = (
+    "checkout",
+    "checkout-pull",
+    "checkout-push",
+    "checkout-memory",
+)
+LEAK_PLAYBOOK = "restart-before-oom"
+ALERT_NODE_INTERVAL = 15
+"""Seconds: the example's interval, in both modes (at 1 s, pull alone would be as fast)."""
+LEAK_BASE = SHOP_PROFILES["checkout"].memory_need_bytes
+LEAK_THRESHOLD = 2 * LEAK_BASE
+NEAR_MISS_PEAKS = (0.6, 0.9)
+"""Near-misses level off this far from the usual working set to the threshold (80-95 % of it)."""
+TUNED_GROUP_WAIT, TUNED_GROUP_INTERVAL = "1s", "10s"
 SCALE_NS = "bench-scale"
 GROUP, VERSION = "grace.dev", "v1alpha1"
 STALE_INTERVALS = STATUS_REFRESH_INTERVALS
@@ -122,6 +166,12 @@ class Plan:
     scale_namespaces: int = 1
     cost: bool = True
     """Part (c): Prometheus' own cost of GRACE's queries vs a recording-rule group."""
+    ramps: int = 8
+    """The race: this many leaks and as many near-misses (0: no race)."""
+    ramp_seconds: tuple[float, float] = (20.0, 40.0)
+    """A leak reaches the threshold this long after it began, spread over the range."""
+    forecast: str = "10s"
+    """The leaking nodes' forecast horizon."""
 
 
 # -- small edges -----------------------------------------------------------------------------
@@ -461,19 +511,79 @@ def create_nodes(api: Any, bodies: list[dict[str, Any]]) -> None:
         list(pool.map(create, bodies))
 
 
-# -- (a) latency -----------------------------------------------------------------------------
+# -- (a) latency, and the race on gradual faults ---------------------------------------------
+
+NodeKey = tuple[str, str]
+"""(namespace, name) of a HealthNode."""
 
 
-class CriticalWatch:
-    """First moment a watch delivers phase Critical, per namespace (what a user would see)."""
+class HealthNodeTimes:
+    """First moment a watch delivers each phase and each prediction, per HealthNode: what a
+    user running `kubectl get -w` would see, timed in this process."""
 
     def __init__(self, api: Any) -> None:
         self.custom = client.CustomObjectsApi(api)
-        self.seen: dict[str, tuple[float, str]] = {}
-        self.healthy: set[str] = set()
+        self.critical: dict[NodeKey, tuple[float, str]] = {}
+        """First Critical: (arrival, the status' lastEvaluated)."""
+        self.predicted: dict[NodeKey, float] = {}
+        """First PredictedBreach=True."""
+        self.healthy: set[NodeKey] = set()
         self._watch = watch.Watch()
         self._stop = False
-        self._thread = threading.Thread(target=self._run, name="critical-watch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="node-times", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def critical_at(self, key: NodeKey) -> float | None:
+        seen = self.critical.get(key)
+        return seen[0] if seen else None
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                for event in self._watch.stream(
+                    self.custom.list_cluster_custom_object,
+                    GROUP,
+                    VERSION,
+                    "healthnodes",
+                    label_selector="grace.dev/bench in (latency,race)",
+                    timeout_seconds=300,
+                ):
+                    arrived = time.time()
+                    obj = event["object"]
+                    status = obj.get("status") or {}
+                    key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+                    if status.get("phase") == "Healthy":
+                        self.healthy.add(key)
+                    if status.get("phase") == "Critical" and key not in self.critical:
+                        self.critical[key] = (arrived, str(status.get("lastEvaluated")))
+                    if any(
+                        c.get("type") == "PredictedBreach" and c.get("status") == "True"
+                        for c in status.get("conditions") or []
+                    ):
+                        self.predicted.setdefault(key, arrived)
+            except Exception:
+                if not self._stop:
+                    time.sleep(0.2)
+
+    def stop(self) -> None:
+        self._stop = True
+        self._watch.stop()
+
+
+class MissionTimes:
+    """First Mission a watch delivers per HealthNode, and whether it answers a prediction."""
+
+    def __init__(self, api: Any) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.first: dict[NodeKey, tuple[float, bool]] = {}
+        """(arrival, predicted): predicted when its incident is a forecast breach."""
+        self.predicted: dict[NodeKey, float] = {}
+        """First Mission proposed for a predicted breach."""
+        self._watch = watch.Watch()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="mission-times", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -485,18 +595,17 @@ class CriticalWatch:
                     self.custom.list_cluster_custom_object,
                     GROUP,
                     VERSION,
-                    "healthnodes",
-                    label_selector="grace.dev/bench=latency",
+                    "missions",
                     timeout_seconds=300,
                 ):
                     arrived = time.time()
                     obj = event["object"]
-                    status = obj.get("status") or {}
-                    ns = obj["metadata"]["namespace"]
-                    if status.get("phase") == "Healthy":
-                        self.healthy.add(ns)
-                    if status.get("phase") == "Critical" and ns not in self.seen:
-                        self.seen[ns] = (arrived, str(status.get("lastEvaluated")))
+                    spec = obj.get("spec") or {}
+                    key = (obj["metadata"]["namespace"], str(spec.get("healthNode")))
+                    predicted = "/predicted/" in str(spec.get("incident", ""))
+                    self.first.setdefault(key, (arrived, predicted))
+                    if predicted:
+                        self.predicted.setdefault(key, arrived)
             except Exception:
                 if not self._stop:
                     time.sleep(0.2)
@@ -506,37 +615,285 @@ class CriticalWatch:
         self._watch.stop()
 
 
+def latency_nodes(ns: str, plan: Plan) -> list[dict[str, Any]]:
+    """One fault, three HealthNodes: a threshold on the error ratio, and the alert rule on the
+    same expression read by pull alone and by pull + push (the webhook wakes it)."""
+    return [
+        latency_node(ns, plan),
+        alert_node(PULL_NODE, ns, PULL_ALERT),
+        alert_node(PUSH_NODE, ns, FAULT_ALERT),
+    ]
+
+
+def alert_node(name: str, ns: str, alert: str) -> dict[str, Any]:
+    """A HealthNode on an alert rule, at the example's 15 s interval: pull reads ALERTS every
+    interval; the push node is the same and is also woken by GRACE's webhook receiver."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "HealthNode",
+        "metadata": {"name": name, "labels": {"grace.dev/bench": "latency"}},
+        "spec": {
+            "criticality": "high",
+            "target": {"kind": "Deployment", "name": "checkout"},
+            "interval": f"{ALERT_NODE_INTERVAL}s",
+            "signals": [{"name": "errors", "alert": {"name": alert, "labels": {"namespace": ns}}}],
+        },
+    }
+
+
+def working_set(ns_matcher: str) -> str:
+    return f'shop_memory_working_set_bytes{{app="checkout",namespace{ns_matcher}}}'
+
+
+def ramp_node(ns: str, plan: Plan) -> dict[str, Any]:
+    """The leaking service's HealthNode: a threshold with a forecast, and a playbook that
+    accepts predictions (so a predicted breach proposes a Mission before the threshold)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "HealthNode",
+        "metadata": {"name": RAMP_NODE, "labels": {"grace.dev/bench": "race"}},
+        "spec": {
+            "criticality": "high",
+            "target": {"kind": "Deployment", "name": "checkout"},
+            "interval": f"{plan.interval}s",
+            "signals": [
+                {
+                    "name": "memory",
+                    "query": working_set(f'="{ns}"'),
+                    "critical": {"above": LEAK_THRESHOLD},
+                    "for": f"{plan.hold}s",
+                    "forecast": plan.forecast,
+                }
+            ],
+            "remediation": {"mode": "propose", "playbooks": [LEAK_PLAYBOOK]},
+        },
+    }
+
+
+def leak_playbook() -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Playbook",
+        "metadata": {"name": LEAK_PLAYBOOK},
+        "spec": {
+            "description": "Restart the pods before a leak makes them OOM.",
+            "risk": "low",
+            "match": {"phases": ["Critical"], "predicted": True},
+            "steps": [{"name": "restart", "action": "rolloutRestart"}],
+        },
+    }
+
+
+def alert_rules(plan: Plan) -> list[dict[str, Any]]:
+    """The rules users would write: the error ratio (and its twin, read by the pull-only
+    nodes: same expression, same group, evaluated in the same instant, but never routed to
+    GRACE's receiver) and the leaking service's working set, each with the nodes' `for`."""
+    every_fault = error_ratio('=~"bench-lat-.*"', plan.rate_window, by_namespace=True)
+    fault = {
+        "expr": f"({every_fault}) > {CRITICAL}",
+        "for": f"{plan.hold}s",
+        "labels": {"severity": "critical"},
+    }
+    leak = {
+        "alert": LEAK_ALERT,
+        "expr": working_set('=~"bench-ramp-.*"') + f" > {LEAK_THRESHOLD}",
+        "for": f"{plan.hold}s",
+        "labels": {"severity": "critical"},
+    }
+    return [
+        {
+            "name": "shop",
+            "rules": [{"alert": FAULT_ALERT, **fault}, {"alert": PULL_ALERT, **fault}, leak],
+        }
+    ]
+
+
+class TunedAlertmanager(AlertmanagerServer):
+    """Alertmanager with the route docs/alerts.md recommends (group_wait 1s, group_interval
+    10s): every alert to the bench's receiver, and the fault alert also to GRACE's webhook
+    with its bearer token (`continue`, as a user adds GRACE beside their own receivers)."""
+
+    def __init__(self, webhook_url: str, grace_url: str, token_file: Path) -> None:
+        super().__init__(
+            webhook_url,
+            group_by=("alertname", "namespace"),
+            group_wait=TUNED_GROUP_WAIT,
+            group_interval=TUNED_GROUP_INTERVAL,
+        )
+        self.grace_url = grace_url
+        self.token_file = token_file
+
+    def config(self) -> dict[str, Any]:
+        cfg = super().config()
+        grace = {
+            "url": self.grace_url,
+            "send_resolved": True,
+            "http_config": {
+                "authorization": {"type": "Bearer", "credentials_file": str(self.token_file)}
+            },
+        }
+        cfg["receivers"].append({"name": "grace", "webhook_configs": [grace]})
+        cfg["route"]["routes"] = [
+            {"receiver": "grace", "matchers": [f'alertname="{FAULT_ALERT}"'], "continue": True},
+            {"receiver": "webhook"},
+        ]
+        return cfg
+
+
+def stats(values: list[float]) -> dict[str, float | int | None]:
+    return {
+        "n": len(values),
+        "p50_s": rounded(percentile(values, 50)),
+        "p95_s": rounded(percentile(values, 95)),
+        "min_s": rounded(min(values, default=None)),
+        "max_s": rounded(max(values, default=None)),
+    }
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return rounded(a / b if a and b else None)
+
+
+@dataclass(frozen=True)
+class RampResult:
+    """What happened on one gradual fault (unix times, None when it did not happen)."""
+
+    namespace: str
+    breaches: bool
+    seconds_to_threshold: float
+    peak_fraction: float
+    headroom_horizons: float
+    """Near-misses: seconds it would still have needed to breach when it levelled off, in
+    forecast horizons (below 1: the forecast sees the breach coming before the climb stops)."""
+    began: float
+    crossed: float | None
+    """When Prometheus' value crossed the threshold for good."""
+    peak_value: float | None
+    mission: float | None
+    """First Mission proposed for a predicted breach."""
+    predicted: float | None
+    critical: float | None
+    tuned_alert: float | None
+    default_alert: float | None
+
+
+def race_summary(results: list[RampResult]) -> dict[str, Any]:
+    """Who acted first on each leak, and how often the forecast cried wolf on a near-miss.
+
+    Positive leads: GRACE's Mission came before the alert (or the crossing); the prediction
+    (PredictedBreach in the node's status) is timed apart, since the proposer acts on it in a
+    later step of the node's round. A near-miss with
+    a Mission for a predicted breach is a false alarm; split by whether the forecast could
+    have told (headroom below one horizon: it could not, the climb was still heading there).
+    """
+    leaks = [r for r in results if r.breaches]
+    misses = [r for r in results if not r.breaches]
+
+    def diffs(later: str, earlier: str, among: list[RampResult]) -> list[float]:
+        out = []
+        for r in among:
+            a, b = getattr(r, later), getattr(r, earlier)
+            if a is not None and b is not None:
+                out.append(a - b)
+        return out
+
+    lead_tuned = diffs("tuned_alert", "mission", leaks)
+    close = [r for r in misses if r.headroom_horizons < 1]
+    far = [r for r in misses if r.headroom_horizons >= 1]
+    false = [r for r in misses if r.mission is not None]
+    return {
+        "leaks": len(leaks),
+        "near_misses": len(misses),
+        "leaks_with_predicted_mission": sum(r.mission is not None for r in leaks),
+        "leaks_mission_before_tuned_alert": sum(v > 0 for v in lead_tuned),
+        "lead_vs_tuned_alert": stats(lead_tuned),
+        "prediction_lead_vs_tuned_alert": stats(diffs("tuned_alert", "predicted", leaks)),
+        "mission_after_prediction": stats(diffs("mission", "predicted", results)),
+        "lead_vs_default_alert": stats(diffs("default_alert", "mission", leaks)),
+        "mission_before_crossing": stats(diffs("crossed", "mission", leaks)),
+        "threshold_critical_before_tuned_alert": stats(diffs("tuned_alert", "critical", leaks)),
+        "tuned_alert_after_crossing": stats(diffs("tuned_alert", "crossed", leaks)),
+        "false_alarms": len(false),
+        "false_alarm_rate": round(len(false) / len(misses), 3) if misses else None,
+        "false_alarms_headroom_under_one_horizon": f"{sum(r.mission is not None for r in close)}/{len(close)}",
+        "false_alarms_headroom_one_horizon_or_more": f"{sum(r.mission is not None for r in far)}/{len(far)}",
+        "near_misses_predicted_without_mission": sum(
+            r.predicted is not None and r.mission is None for r in misses
+        ),
+        "near_misses_that_breached": sum(r.crossed is not None for r in misses),
+        "near_misses_alerted": sum(r.tuned_alert is not None for r in misses),
+    }
+
+
 def measure_latency(
     api: Any,
     plan: Plan,
     prometheus: PrometheusServer,
-    hook: AlertWebhook,
+    hooks: dict[str, AlertWebhook],
+    exporter: ShopExporter,
     namespaces: list[str],
+    ramp_namespaces: list[str],
     during_wait: Callable[[], None] | None = None,
+    wakes: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
-    """Inject one bad release per namespace, a fraction of an interval apart; time both paths."""
-    crit_watch = CriticalWatch(api)
-    crit_watch.start()
+    """Inject one bad release per namespace, a fraction of an interval apart, and start the
+    gradual faults at the same moment; time every path on both."""
+    node_times, mission_times = HealthNodeTimes(api), MissionTimes(api)
+    node_times.start()
+    mission_times.start()
+    faults = gradual_faults(
+        plan.ramps,
+        plan.ramps,
+        base=LEAK_BASE,
+        threshold=LEAK_THRESHOLD,
+        seconds_to_threshold=plan.ramp_seconds,
+        near_miss_peaks=NEAR_MISS_PEAKS,
+    )[: len(ramp_namespaces)]
+    horizon = parse_duration(plan.forecast)
+    window_s = Forecaster(plan.interval, horizon).window * plan.interval
     try:
-        create_nodes_by_ns(api, {ns: latency_node(ns, plan) for ns in namespaces})
+        bodies = {ns: latency_nodes(ns, plan) for ns in namespaces}
+        custom = client.CustomObjectsApi(api)
+        for ns in ramp_namespaces:
+            custom.create_namespaced_custom_object(GROUP, VERSION, ns, "playbooks", leak_playbook())
+            bodies[ns] = [ramp_node(ns, plan)]
+        for ns, docs in bodies.items():
+            for body in docs:
+                custom.create_namespaced_custom_object(GROUP, VERSION, ns, "healthnodes", body)
+        created = time.monotonic()
+        keys = {(ns, b["metadata"]["name"]) for ns, docs in bodies.items() for b in docs}
         deadline = time.monotonic() + 60
-        while len(crit_watch.healthy) < len(namespaces):
+        while not keys <= node_times.healthy:
             if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"latency nodes not Healthy: {set(namespaces) - crit_watch.healthy}"
-                )
+                raise TimeoutError(f"nodes not Healthy: {sorted(keys - node_times.healthy)}")
             time.sleep(0.2)
         prometheus.wait_alertmanagers()
         # the rule must be evaluating a value for every namespace, below the threshold
-        ratio = error_ratio('=~"bench-lat-.*"', plan.rate_window, by_namespace=True)
+        ratio_q = error_ratio('=~"bench-lat-.*"', plan.rate_window, by_namespace=True)
         values = {
-            r["metric"].get("namespace"): float(r["value"][1]) for r in prometheus.query(ratio)
+            r["metric"].get("namespace"): float(r["value"][1]) for r in prometheus.query(ratio_q)
         }
         assert set(namespaces) <= set(values), f"no series yet for {set(namespaces) - set(values)}"
         assert max(values.values()) < CRITICAL, values
-        assert hook.first("CheckoutErrorRate") is None, "an alert fired before any fault"
+        for hook in hooks.values():
+            assert not [a for a in hook.alerts() if a.status == "firing"], "fired before any fault"
+        # a whole forecast window of the flat working set before any leak begins
+        flat_left = created + window_s - time.monotonic()
+        if ramp_namespaces and flat_left > 0:
+            log(f"(a) {flat_left:.0f}s more of flat working set: the forecasters' window fills")
+            time.sleep(flat_left)
 
-        stagger = max(0.25, 2 * plan.interval / len(namespaces))
+        began: dict[str, float] = {}
+        for ns, fault in zip(ramp_namespaces, faults, strict=True):
+            began[ns] = time.time()
+            exporter.set_leak(ns, "checkout", fault.leak)
+        if ramp_namespaces:
+            log(
+                f"(race) {plan.ramps} leaks and {plan.ramps} near-misses begin: threshold in "
+                f"{plan.ramp_seconds[0]:.0f}-{plan.ramp_seconds[1]:.0f}s, forecast {plan.forecast}"
+            )
+        # spread over the alert-driven nodes' 15 s too: each path meets every phase of its tick
+        stagger = max(0.25, max(2 * plan.interval, ALERT_NODE_INTERVAL) / len(namespaces))
         injected: dict[str, float] = {}
         log(f"(a) injecting {len(namespaces)} bad releases, {stagger:.2f}s apart")
         for ns in namespaces:
@@ -545,113 +902,266 @@ def measure_latency(
             time.sleep(stagger)
         if during_wait is not None:
             during_wait()
-        timeout = plan.hold + 30 + 12 * plan.interval + 60
+        # near-misses are watched until their plateau has filled a forecast window and more
+        plateaus = [f.leak.cap_bytes / f.leak.bytes_per_second for f in faults if not f.breaches]
+        watch_until = time.time() + (max(plateaus, default=0.0) + window_s + horizon)
+        timeout = plan.hold + 30 + 12 * plan.interval + 60 + plan.ramp_seconds[1] * 2
         deadline = time.monotonic() + timeout
+        fault_keys = {(ns, n) for ns in namespaces for n in (THRESHOLD_NODE, PULL_NODE, PUSH_NODE)}
+        leaking = [ns for ns, f in zip(ramp_namespaces, faults, strict=True) if f.breaches]
         while time.monotonic() < deadline:
-            alerts = {a.labels.get("namespace") for a in hook.alerts() if a.status == "firing"}
-            if set(namespaces) <= alerts and set(namespaces) <= set(crit_watch.seen):
+            done = fault_keys <= set(node_times.critical) and time.time() >= watch_until
+            for hook in hooks.values():
+                firing = {
+                    (a.name, a.labels.get("namespace"))
+                    for a in hook.alerts()
+                    if a.status == "firing"
+                }
+                done = done and {(FAULT_ALERT, ns) for ns in namespaces} <= firing
+                done = done and {(LEAK_ALERT, ns) for ns in leaking} <= firing
+            if done:
                 break
-            time.sleep(0.2)
+            time.sleep(0.5)
     finally:
-        crit_watch.stop()
+        node_times.stop()
+        mission_times.stop()
+    woken = wakes() if wakes is not None else None
+    out = {
+        "latency": latency_report(plan, prometheus, hooks, node_times, injected, woken),
+    }
+    if ramp_namespaces:
+        out["race"] = race_report(
+            plan,
+            prometheus,
+            hooks,
+            node_times,
+            mission_times,
+            faults,
+            ramp_namespaces,
+            began,
+            horizon,
+            window_s,
+        )
+    return out
 
-    onsets = crossing_onsets(prometheus, plan, min(injected.values()) - plan.interval)
-    grace_s: list[float] = []
+
+def latency_report(
+    plan: Plan,
+    prometheus: PrometheusServer,
+    hooks: dict[str, AlertWebhook],
+    node_times: HealthNodeTimes,
+    injected: dict[str, float],
+    webhook_wakes: float | None,
+) -> dict[str, Any]:
+    namespaces = sorted(injected)
+    onsets = crossing_onsets(
+        prometheus,
+        error_ratio('=~"bench-lat-.*"', plan.rate_window, by_namespace=True),
+        CRITICAL,
+        min(injected.values()) - plan.interval,
+        0.1 if plan.interval <= 1 else 1.0,
+    )
+    paths = ("grace", "alert_default", "alert_tuned", "alert_pull", "alert_push")
+    from_fault: dict[str, list[float]] = {p: [] for p in paths}
+    from_onset: dict[str, list[float]] = {p: [] for p in paths}
     decided_s: list[float] = []
-    alert_s: list[float] = []
-    grace_onset_s: list[float] = []
-    alert_onset_s: list[float] = []
     per_fault = []
     for ns in namespaces:
         t0, onset = injected[ns], onsets.get(ns)
-        seen = crit_watch.seen.get(ns)
-        alert = hook.first("CheckoutErrorRate", labels={"namespace": ns})
-        g = seen[0] - t0 if seen else None
-        a = alert.received_at - t0 if alert else None
-        if seen is not None:
-            grace_s.append(seen[0] - t0)
-            decided_s.append(dt.datetime.fromisoformat(seen[1]).timestamp() - t0)
-            if onset is not None:
-                grace_onset_s.append(seen[0] - onset)
-        if alert is not None:
-            alert_s.append(alert.received_at - t0)
-            if onset is not None:
-                alert_onset_s.append(alert.received_at - onset)
-        per_fault.append({"namespace": ns, "grace_s": rounded(g), "alert_s": rounded(a)})
-    p50_g, p95_g = percentile(grace_s, 50), percentile(grace_s, 95)
-    p50_a, p95_a = percentile(alert_s, 50), percentile(alert_s, 95)
+        seen: dict[str, float | None] = {
+            "grace": node_times.critical_at((ns, THRESHOLD_NODE)),
+            "alert_pull": node_times.critical_at((ns, PULL_NODE)),
+            "alert_push": node_times.critical_at((ns, PUSH_NODE)),
+        }
+        for name, hook in hooks.items():
+            alert = hook.first(FAULT_ALERT, labels={"namespace": ns})
+            seen[f"alert_{name}"] = alert.received_at if alert else None
+        threshold = node_times.critical.get((ns, THRESHOLD_NODE))
+        if threshold is not None:
+            decided_s.append(dt.datetime.fromisoformat(threshold[1]).timestamp() - t0)
+        for p in paths:
+            at = seen[p]
+            if at is not None:
+                from_fault[p].append(at - t0)
+                if onset is not None:
+                    from_onset[p].append(at - onset)
+        row: dict[str, Any] = {"namespace": ns}
+        for p in paths:
+            at = seen[p]
+            row[f"{p}_s"] = rounded(None if at is None else at - t0)
+        per_fault.append(row)
+    figures = {p: stats(v) for p, v in from_fault.items()}
+    p50 = {p: figures[p]["p50_s"] for p in paths}
+    p95 = {p: figures[p]["p95_s"] for p in paths}
+    onset_figures = {p: stats(v) for p, v in from_onset.items()}
     return {
         "faults": len(namespaces),
         "interval_s": plan.interval,
         "for_s": plan.hold,
         "rate_window": plan.rate_window,
-        "grace": {
-            "detected": len(grace_s),
-            "p50_s": rounded(p50_g),
-            "p95_s": rounded(p95_g),
-            "max_s": rounded(max(grace_s, default=None)),
-            "decision_p50_s": rounded(percentile(decided_s, 50)),
-            "measured_at": "HealthNode watch event with phase Critical, in this process",
-        },
-        "alerting": {
-            "detected": len(alert_s),
-            "p50_s": rounded(p50_a),
-            "p95_s": rounded(p95_a),
-            "max_s": rounded(max(alert_s, default=None)),
-            "measured_at": "webhook receipt of the firing alert, in this process",
+        "measured_at": "GRACE: HealthNode watch event with phase Critical; alerts: webhook "
+        "receipt of the firing alert; both in this process, from the image change",
+        "grace": figures["grace"] | {"decision_p50_s": rounded(percentile(decided_s, 50))},
+        "alerting": figures["alert_default"]
+        | {
             "alertmanager": {
                 "group_by": ["alertname", "namespace"],
                 "group_wait": "30s",
                 "group_interval": "5m",
                 "repeat_interval": "4h",
-                "note": "Alertmanager's default timers, kept: group_wait is part of what users get",
-            },
+                "note": "Alertmanager's default timers: group_wait is part of what users get",
+            }
         },
-        "ratio_p50": rounded(p50_a / p50_g if p50_a and p50_g else None),
-        "ratio_p95": rounded(p95_a / p95_g if p95_a and p95_g else None),
-        "gap_p50_s": rounded(p50_a - p50_g if p50_a and p50_g else None),
+        "alerting_tuned": figures["alert_tuned"]
+        | {
+            "alertmanager": {
+                "group_by": ["alertname", "namespace"],
+                "group_wait": TUNED_GROUP_WAIT,
+                "group_interval": TUNED_GROUP_INTERVAL,
+                "note": "the route docs/alerts.md recommends (Robusta and Kubernaut say ~1s)",
+            }
+        },
+        "alert_driven": {
+            "interval_s": ALERT_NODE_INTERVAL,
+            "pull": figures["alert_pull"],
+            "push": figures["alert_push"],
+            "ratio_pull_to_push_p50": ratio(p50["alert_pull"], p50["alert_push"]),
+            "webhook_wakes": webhook_wakes,
+            "note": "HealthNodes whose signal names the alert rule (same expression and for): "
+            "pull reads ALERTS every interval; push is also woken by the tuned Alertmanager "
+            "posting to GRACE's webhook receiver",
+        },
+        "ratio_p50": ratio(p50["alert_default"], p50["grace"]),
+        "ratio_p95": ratio(p95["alert_default"], p95["grace"]),
+        "ratio_tuned_p50": ratio(p50["alert_tuned"], p50["grace"]),
+        "ratio_tuned_p95": ratio(p95["alert_tuned"], p95["grace"]),
+        "gap_p50_s": rounded(
+            p50["alert_default"] - p50["grace"] if p50["alert_default"] and p50["grace"] else None
+        ),
+        "gap_tuned_p50_s": rounded(
+            p50["alert_tuned"] - p50["grace"] if p50["alert_tuned"] and p50["grace"] else None
+        ),
         "from_prometheus_crossing": {
             "note": "from the moment the ratio, as Prometheus computes it, crossed 0.10 and "
-            "stayed above: excludes the rollout and the rate window, common to both paths",
-            "grace_p50_s": rounded(percentile(grace_onset_s, 50)),
-            "grace_p95_s": rounded(percentile(grace_onset_s, 95)),
-            "alerting_p50_s": rounded(percentile(alert_onset_s, 50)),
-            "alerting_p95_s": rounded(percentile(alert_onset_s, 95)),
+            "stayed above: excludes the rollout and the rate window, common to all paths",
+            **{f"{p}_p50_s": onset_figures[p]["p50_s"] for p in paths},
+            **{f"{p}_p95_s": onset_figures[p]["p95_s"] for p in paths},
             "grace_bound_s": plan.hold + 2 * plan.interval,
         },
         "per_fault": per_fault,
     }
 
 
-def crossing_onsets(prometheus: PrometheusServer, plan: Plan, start: float) -> dict[str, float]:
-    """Per namespace: when the ratio crossed CRITICAL for good (the run still going at the end)."""
-    end = time.time()
-    step = 0.1 if plan.interval <= 1 else 1.0
-    data = prometheus.api(
+def race_report(
+    plan: Plan,
+    prometheus: PrometheusServer,
+    hooks: dict[str, AlertWebhook],
+    node_times: HealthNodeTimes,
+    mission_times: MissionTimes,
+    faults: list[GradualFault],
+    namespaces: list[str],
+    began: dict[str, float],
+    horizon: float,
+    window_s: float,
+) -> dict[str, Any]:
+    start = min(began.values()) - 2 * plan.interval
+    step = 0.25 if plan.interval <= 1 else 1.0
+    series = prometheus.api(
         "query_range",
         {
-            "query": error_ratio('=~"bench-lat-.*"', plan.rate_window, by_namespace=True),
+            "query": working_set('=~"bench-ramp-.*"'),
             "start": f"{start:.3f}",
-            "end": f"{end:.3f}",
+            "end": f"{time.time():.3f}",
             "step": f"{step:g}",
         },
     )
+    by_ns = {s["metric"].get("namespace", ""): s["values"] for s in series.get("result") or []}
+    results = []
+    for ns, fault in zip(namespaces, faults, strict=True):
+        values = by_ns.get(ns, [])
+        alert = {n: h.first(LEAK_ALERT, labels={"namespace": ns}) for n, h in hooks.items()}
+        results.append(
+            RampResult(
+                namespace=ns,
+                breaches=fault.breaches,
+                seconds_to_threshold=fault.seconds_to_threshold,
+                peak_fraction=round(fault.peak_fraction, 3),
+                headroom_horizons=round(fault.headroom_seconds / horizon, 2),
+                began=began[ns],
+                crossed=onset_of(values, LEAK_THRESHOLD),
+                peak_value=max((float(v) for _, v in values), default=None),
+                mission=mission_times.predicted.get((ns, RAMP_NODE)),
+                predicted=node_times.predicted.get((ns, RAMP_NODE)),
+                critical=node_times.critical_at((ns, RAMP_NODE)),
+                tuned_alert=alert["tuned"].received_at if alert["tuned"] else None,
+                default_alert=alert["default"].received_at if alert["default"] else None,
+            )
+        )
+
+    def since(r: RampResult, at: float | None) -> float | None:
+        return rounded(None if at is None else at - r.began)
+
+    return {
+        "interval_s": plan.interval,
+        "for_s": plan.hold,
+        "forecast": plan.forecast,
+        "forecast_window_s": window_s,
+        "threshold_bytes": LEAK_THRESHOLD,
+        "base_bytes": LEAK_BASE,
+        "seconds_to_threshold": list(plan.ramp_seconds),
+        "near_miss_peaks": list(NEAR_MISS_PEAKS),
+        "note": "leaks climb linearly from the usual working set and cross the threshold; "
+        "near-misses climb at the same rates and level off below it. GRACE acts when a "
+        "Mission is proposed for a predicted breach (playbook match.predicted); the alerts are "
+        "the same threshold and `for` as a Prometheus rule, through both Alertmanagers",
+        **race_summary(results),
+        "per_ramp": [
+            {
+                "namespace": r.namespace,
+                "breaches": r.breaches,
+                "seconds_to_threshold": r.seconds_to_threshold,
+                "peak_fraction": r.peak_fraction,
+                "headroom_horizons": r.headroom_horizons,
+                "crossed_s": since(r, r.crossed),
+                "mission_s": since(r, r.mission),
+                "predicted_s": since(r, r.predicted),
+                "critical_s": since(r, r.critical),
+                "tuned_alert_s": since(r, r.tuned_alert),
+                "default_alert_s": since(r, r.default_alert),
+                "peak_over_threshold": None
+                if r.peak_value is None
+                else round(r.peak_value / LEAK_THRESHOLD, 3),
+            }
+            for r in results
+        ],
+    }
+
+
+def onset_of(values: list[list[Any]], threshold: float) -> float | None:
+    """When a range query's series went above `threshold` for good (None: it is not above)."""
+    onset = None
+    for t, v in reversed(values):
+        if float(v) <= threshold:
+            break
+        onset = float(t)
+    return onset
+
+
+def crossing_onsets(
+    prometheus: PrometheusServer, query: str, threshold: float, start: float, step: float
+) -> dict[str, float]:
+    """Per namespace: when the query crossed `threshold` for good (the run still going at the
+    end)."""
+    data = prometheus.api(
+        "query_range",
+        {"query": query, "start": f"{start:.3f}", "end": f"{time.time():.3f}", "step": f"{step:g}"},
+    )
     out: dict[str, float] = {}
     for series in data.get("result") or []:
-        onset = None
-        for t, v in reversed(series["values"]):
-            if float(v) <= CRITICAL:
-                break
-            onset = float(t)
+        onset = onset_of(series["values"], threshold)
         if onset is not None:
             out[series["metric"].get("namespace", "")] = onset
     return out
-
-
-def create_nodes_by_ns(api: Any, bodies: dict[str, dict[str, Any]]) -> None:
-    custom = client.CustomObjectsApi(api)
-    for ns, body in bodies.items():
-        custom.create_namespaced_custom_object(GROUP, VERSION, ns, "healthnodes", body)
 
 
 # -- (b) scale -------------------------------------------------------------------------------
@@ -856,6 +1366,7 @@ def profile_detection(nodes: list[dict[str, Any]], top: int = 10) -> dict[str, A
     from grace.detect.detector import Detector
     from grace.detect.sample import Value
     from grace.runtime.detection import NodeWatch
+    from grace.runtime.healthview import HealthGraphView
 
     class Answers:
         def sample(self, signals: Any, *_: Any) -> dict[str, Value]:
@@ -872,7 +1383,7 @@ def profile_detection(nodes: list[dict[str, Any]], top: int = 10) -> dict[str, A
             return []
 
     rt = SimpleNamespace(
-        prometheus=Answers(), kube=Nowhere(), detector=Detector(), graph={}, learner=None
+        prometheus=Answers(), kube=Nowhere(), detector=Detector(), health=HealthGraphView()
     )
     bodies: dict[tuple[str, str], dict[str, Any]] = {}
     for i, doc in enumerate(nodes):
@@ -1090,24 +1601,27 @@ def run(plan: Plan) -> dict[str, Any]:
             leases.start()
             stack.push("node leases", leases.stop)
 
-        hook = AlertWebhook().start()
-        stack.push("webhook", hook.stop)
-        alertmanager = AlertmanagerServer(hook.url, group_by=("alertname", "namespace"))
+        hooks = {"default": AlertWebhook().start(), "tuned": AlertWebhook().start()}
+        for name, hook in hooks.items():
+            stack.push(f"{name} webhook", hook.stop)
+        # GRACE's own receiver (the latency operator's): its port and token, known beforehand
+        grace_webhook_port = free_port()
+        token_file = workdir / "webhook-token"
+        token_file.write_text(os.urandom(16).hex())
+        alertmanager = AlertmanagerServer(hooks["default"].url, group_by=("alertname", "namespace"))
         alertmanager.start()
         stack.push("alertmanager", alertmanager.close)
+        tuned = TunedAlertmanager(
+            hooks["tuned"].url, f"http://127.0.0.1:{grace_webhook_port}/alerts", token_file
+        )
+        tuned.start()
+        stack.push("tuned alertmanager", tuned.close)
         prometheus = PrometheusServer(
             scrape_interval=plan.interval,
             evaluation_interval=plan.interval,
-            alertmanagers=[alertmanager.address],
+            alertmanagers=[alertmanager.address, tuned.address],
         )
-        every_fault = error_ratio('=~"bench-lat-.*"', plan.rate_window, by_namespace=True)
-        rule = {
-            "alert": "CheckoutErrorRate",
-            "expr": f"({every_fault}) > {CRITICAL}",
-            "for": f"{plan.hold}s",
-            "labels": {"severity": "critical"},
-        }
-        base_rules = [{"name": "shop", "rules": [rule]}]
+        base_rules = alert_rules(plan)
         prometheus.set_rules(base_rules)  # before start: in its config
         prometheus.start()
         stack.push("prometheus", prometheus.close)
@@ -1120,8 +1634,11 @@ def run(plan: Plan) -> dict[str, Any]:
         lat_namespaces = (
             [LATENCY_NS.format(i=i) for i in range(plan.faults)] if latency_part else []
         )
-        deploy_checkout(api, [*lat_namespaces, SCALE_NS])
-        for ns in [*lat_namespaces, SCALE_NS]:
+        ramp_namespaces = (
+            [RAMP_NS.format(i=i) for i in range(2 * plan.ramps)] if latency_part else []
+        )
+        deploy_checkout(api, [*lat_namespaces, *ramp_namespaces, SCALE_NS])
+        for ns in [*lat_namespaces, *ramp_namespaces, SCALE_NS]:
             exporter.add_scope(Scope(ns, names=frozenset({"checkout"})))
         prometheus.wait_scraping()
         log(
@@ -1157,7 +1674,16 @@ def run(plan: Plan) -> dict[str, Any]:
         scale: ScaleRun | None = None
         if latency_part:
             latency_op = Operator(
-                "latency", cluster.kubeconfig, prometheus.url, workdir, ["bench-lat-*"]
+                "latency",
+                cluster.kubeconfig,
+                prometheus.url,
+                workdir,
+                ["bench-lat-*", "bench-ramp-*"],
+                (
+                    f"--webhook-port={grace_webhook_port}",
+                    "--webhook-address=127.0.0.1",
+                    f"--webhook-token-file={token_file}",
+                ),
             )
             stack.push("latency operator", latency_op.stop)
             operators.append(latency_op.start())
@@ -1170,13 +1696,36 @@ def run(plan: Plan) -> dict[str, Any]:
                 if overlapped is not None:
                     open_window(overlapped, settle=15)
 
-            result["latency"] = lat = measure_latency(
-                api, plan, prometheus, hook, lat_namespaces, during_wait
+            def wakes() -> float:
+                return metric(latency_op.metrics(), "grace_alert_webhook_wakes_total")
+
+            measured = measure_latency(
+                api,
+                plan,
+                prometheus,
+                hooks,
+                exporter,
+                lat_namespaces,
+                ramp_namespaces,
+                during_wait,
+                wakes,
             )
+            result |= measured
+            lat = measured["latency"]
+            push = lat["alert_driven"]
             log(
                 f"(a) GRACE p50 {lat['grace']['p50_s']}s p95 {lat['grace']['p95_s']}s; alerting "
-                f"p50 {lat['alerting']['p50_s']}s p95 {lat['alerting']['p95_s']}s"
+                f"p50 {lat['alerting']['p50_s']}s (default timers), "
+                f"{lat['alerting_tuned']['p50_s']}s (tuned); alert-driven node pull "
+                f"{push['pull']['p50_s']}s, push {push['push']['p50_s']}s"
             )
+            if "race" in measured:
+                race = measured["race"]
+                log(
+                    f"(race) Mission {race['lead_vs_tuned_alert']['p50_s']}s before the tuned "
+                    f"alert (p50, {race['leaks_with_predicted_mission']}/{race['leaks']} leaks); "
+                    f"false alarms {race['false_alarms']}/{race['near_misses']} near-misses"
+                )
             if scale is None:
                 latency_op.stop()  # (b) alone on the cluster and on Prometheus
 
@@ -1243,6 +1792,45 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
             "alerting_p95_s": lat["alerting"]["p95_s"],
             "ratio_p50": lat["ratio_p50"],
             "ratio_p95": lat["ratio_p95"],
+            "alerting_tuned_p50_s": lat["alerting_tuned"]["p50_s"],
+            "alerting_tuned_p95_s": lat["alerting_tuned"]["p95_s"],
+            "ratio_tuned_p50": lat["ratio_tuned_p50"],
+            "ratio_tuned_p95": lat["ratio_tuned_p95"],
+            "from_crossing_grace_p50_s": lat["from_prometheus_crossing"]["grace_p50_s"],
+            "from_crossing_alert_default_p50_s": lat["from_prometheus_crossing"][
+                "alert_default_p50_s"
+            ],
+            "from_crossing_alert_tuned_p50_s": lat["from_prometheus_crossing"]["alert_tuned_p50_s"],
+            "alert_node_pull_p50_s": lat["alert_driven"]["pull"]["p50_s"],
+            "alert_node_push_p50_s": lat["alert_driven"]["push"]["p50_s"],
+            "alert_node_ratio_pull_to_push_p50": lat["alert_driven"]["ratio_pull_to_push_p50"],
+        }
+    if "race" in result:
+        race = result["race"]
+        out |= {
+            "race_forecast": race["forecast"],
+            "race_leaks": race["leaks"],
+            "race_leaks_with_predicted_mission": race["leaks_with_predicted_mission"],
+            "race_lead_vs_tuned_alert_p50_s": race["lead_vs_tuned_alert"]["p50_s"],
+            "race_lead_vs_tuned_alert_min_s": race["lead_vs_tuned_alert"]["min_s"],
+            "race_prediction_lead_vs_tuned_alert_p50_s": race["prediction_lead_vs_tuned_alert"][
+                "p50_s"
+            ],
+            "race_mission_after_prediction_p50_s": race["mission_after_prediction"]["p50_s"],
+            "race_lead_vs_default_alert_p50_s": race["lead_vs_default_alert"]["p50_s"],
+            "race_mission_before_crossing_p50_s": race["mission_before_crossing"]["p50_s"],
+            "race_threshold_before_tuned_alert_p50_s": race[
+                "threshold_critical_before_tuned_alert"
+            ]["p50_s"],
+            "race_near_misses": race["near_misses"],
+            "race_false_alarms": race["false_alarms"],
+            "race_false_alarm_rate": race["false_alarm_rate"],
+            "race_false_alarms_headroom_under_one_horizon": race[
+                "false_alarms_headroom_under_one_horizon"
+            ],
+            "race_false_alarms_headroom_one_horizon_or_more": race[
+                "false_alarms_headroom_one_horizon_or_more"
+            ],
         }
     if "scale" in result:
         sc = result["scale"]
@@ -1308,6 +1896,12 @@ def main(argv: list[str] | None = None) -> int:
         help="spread (b)'s nodes over K namespaces (default 1: the health graph's worst case)",
     )
     p.add_argument(
+        "--ramps",
+        type=int,
+        default=None,
+        help="the race: this many leaks and as many near-misses (default 10; quick 8; 0: none)",
+    )
+    p.add_argument(
         "--no-cost",
         action="store_true",
         help="skip part (c), Prometheus' own cost (four windows after (b))",
@@ -1329,6 +1923,9 @@ def main(argv: list[str] | None = None) -> int:
         parts=args.parts,
         scale_namespaces=args.scale_namespaces,
         cost=not args.no_cost,
+        ramps=(8 if quick else 10) if args.ramps is None else args.ramps,
+        ramp_seconds=(20.0, 40.0) if quick else (180.0, 300.0),
+        forecast="10s" if quick else "2m",
     )
 
     def interrupted(signum: int, _frame: object) -> None:

@@ -58,11 +58,11 @@ sys.path.insert(0, "operator")
 
 from kubernetes import client, config, watch
 
-from grace.localcluster.cluster import CONTEXT, LocalCluster
-from grace.localcluster.graceprocess import OperatorProcess
-from grace.localcluster.install import ensure_policy_configmap, grant, install_crds
-from grace.localcluster.prometheus import PrometheusServer
-from grace.sim import Scope, ShopExporter
+from grace_lab.localcluster.cluster import CONTEXT, LocalCluster
+from grace_lab.localcluster.graceprocess import OperatorProcess
+from grace_lab.localcluster.install import ensure_policy_configmap, grant, install_crds
+from grace_lab.localcluster.prometheus import PrometheusServer
+from grace_lab.sim import Scope, ShopExporter
 
 GROUP, VERSION = "grace.dev", "v1alpha1"
 GOOD = "registry.example/shop/svc:3.1.0"

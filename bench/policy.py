@@ -32,7 +32,7 @@ from grace.govern import (  # noqa: E402
     PolicyData,
     default_policy_dir,
 )
-from grace.localcluster.opa import OpaServer  # noqa: E402
+from grace_lab.localcluster.opa import OpaServer  # noqa: E402
 
 TARGET_P99_MS = 5.0
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `opa test policies/` with the OPA built from its Go module, and a coverage floor of 90%.
 set -euo pipefail
-opa=$(.venv/bin/python -c 'from grace.localcluster.binaries import ensure_binaries; print(ensure_binaries().opa)')
+opa=$(.venv/bin/python -c 'from grace_lab.localcluster.binaries import ensure_binaries; print(ensure_binaries().opa)')
 "$opa" test policies/ -v | tail -n 3
 "$opa" test policies/ --coverage --format=json | .venv/bin/python -c '
 import json, sys

@@ -42,7 +42,7 @@ class ClusterUnderTest:
 def _install_crds(kubeconfig: str, context: str) -> None:
     from kubernetes import config
 
-    from grace.localcluster.install import install_crds
+    from grace_lab.localcluster.install import install_crds
 
     api = config.new_client_from_config(kubeconfig, context=context)
     install_crds(api)
@@ -52,7 +52,7 @@ def _install_crds(kubeconfig: str, context: str) -> None:
 def wants_real_node(cluster_dir: Path) -> bool:
     """Run the real-node tier? Wherever the machine can (CI here runs as root), unless
     GRACE_REAL_NODE=0 says otherwise."""
-    from grace.localcluster.node import unavailable_reason
+    from grace_lab.localcluster.node import unavailable_reason
 
     return (
         os.environ.get("GRACE_REAL_NODE", "1") != "0"
@@ -63,7 +63,7 @@ def wants_real_node(cluster_dir: Path) -> bool:
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[ClusterUnderTest]:
     """The real cluster: $KUBECONFIG if it is a test cluster, else the local one, started here."""
-    from grace.localcluster.cluster import CONTEXT, LocalCluster, is_test_context
+    from grace_lab.localcluster.cluster import CONTEXT, LocalCluster, is_test_context
 
     external = os.environ.get("KUBECONFIG")
     if external and not os.environ.get("GRACE_LOCAL_CLUSTER"):

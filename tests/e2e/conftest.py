@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from grace.localcluster.prometheus import AlertmanagerServer, PrometheusServer
-from grace.sim import AlertWebhook, ShopExporter
+from grace_lab.localcluster.prometheus import AlertmanagerServer, PrometheusServer
+from grace_lab.sim import AlertWebhook, ShopExporter
 from tests.conftest import ClusterUnderTest
 from tests.support.shop import running_shop
 from tests.support.stack import OperatorProcess, ensure_policy_configmap

@@ -18,7 +18,7 @@ from typing import Any
 from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
-from grace.localcluster.prometheus import PrometheusServer
+from grace_lab.localcluster.prometheus import PrometheusServer
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes import client
 
-from grace.localcluster.install import install_admission_policy
+from grace_lab.localcluster.install import install_admission_policy
 from tests.support.kube import wait_for
 
 __all__ = ["install_admission_policy"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from kubernetes import client
 
-from grace.sim import Scope, ShopExporter
+from grace_lab.sim import Scope, ShopExporter
 from tests.e2e.scenario import items, playbook
 from tests.support.kube import apply, wait_for
 from tests.support.stack import OperatorProcess, grant

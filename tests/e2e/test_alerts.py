@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from grace.localcluster.prometheus import AlertmanagerServer, PrometheusServer
+from grace_lab.localcluster.prometheus import AlertmanagerServer, PrometheusServer
 from tests.conftest import ClusterUnderTest
 from tests.e2e.detection_support import metric, scrape
 from tests.e2e.scenario import (

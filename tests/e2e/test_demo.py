@@ -11,8 +11,8 @@ from typing import Any
 
 from kubernetes import client
 
-from grace.localcluster.graceprocess import OperatorProcess
-from grace.localcluster.processes import alive
+from grace_lab.localcluster.graceprocess import OperatorProcess
+from grace_lab.localcluster.processes import alive
 from tests.conftest import REPO, ClusterUnderTest
 from tests.support.kube import wait_for
 
@@ -25,7 +25,7 @@ def test_demo_runs_the_bad_release_end_to_end_and_leaves_nothing_behind(
         env = {
             **os.environ,
             "KUBECONFIG": cluster.kubeconfig,
-            "PYTHONPATH": f"{REPO / 'operator'}{os.pathsep}{REPO}",
+            "PYTHONPATH": os.pathsep.join(map(str, [REPO / "operator", REPO / "lab", REPO])),
         }
         done = subprocess.run(
             [sys.executable, "-m", "grace.cli.main", "demo", f"--dir={tmp_path}"],

@@ -22,8 +22,8 @@ import pytest
 from kubernetes import client
 
 from grace.api.duration import parse_duration
-from grace.localcluster.prometheus import PrometheusServer
-from grace.sim import ShopExporter
+from grace_lab.localcluster.prometheus import PrometheusServer
+from grace_lab.sim import ShopExporter
 from tests.conftest import ClusterUnderTest
 from tests.e2e.detection_support import (
     StatusTrail,

@@ -11,9 +11,9 @@ from typing import Any
 
 from kubernetes import client
 
-from grace.localcluster.graceprocess import OperatorProcess
-from grace.localcluster.install import OPEN_POLICY, ensure_policy_configmap, grant
-from grace.localcluster.prometheus import PrometheusServer
+from grace_lab.localcluster.graceprocess import OperatorProcess
+from grace_lab.localcluster.install import OPEN_POLICY, ensure_policy_configmap, grant
+from grace_lab.localcluster.prometheus import PrometheusServer
 from tests.conftest import ClusterUnderTest
 from tests.e2e.scenario import approve, items
 from tests.support.kube import apply, wait_for

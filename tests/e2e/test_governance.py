@@ -12,8 +12,8 @@ from kubernetes import client
 
 from grace.ledger.entry import LedgerEntry
 from grace.ledger.records import parse_record
-from grace.localcluster.opa import OpaServer
-from grace.localcluster.prometheus import PrometheusServer
+from grace_lab.localcluster.opa import OpaServer
+from grace_lab.localcluster.prometheus import PrometheusServer
 from tests.conftest import REPO, ClusterUnderTest
 from tests.e2e.governance_policy import (
     GROUP,

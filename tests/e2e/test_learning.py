@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from grace.learn.autonomy import DEFAULT_RULES
-from grace.localcluster.install import OPEN_POLICY
+from grace_lab.localcluster.install import OPEN_POLICY
 from tests.conftest import ClusterUnderTest
 from tests.e2e.learning_kit import (
     MODE_PROPOSE,

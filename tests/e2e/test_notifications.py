@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from grace.sim.webhook import ReceivedAlert
+from grace_lab.sim.webhook import ReceivedAlert
 from tests.conftest import ClusterUnderTest
 from tests.e2e.conftest import Human
 from tests.e2e.detection_support import metric, scrape
@@ -166,3 +166,111 @@ def test_approval_and_outcome_reach_a_human_once_even_after_alertmanager_was_dow
     assert len(arrived(human, "GraceMissionFinished", ns, "firing")) == 1
     assert len([b for b in human.chat.notifications() if f"{name} -n {ns}" in b["message"]]) == 1
     assert json.dumps(human.inbox.notifications()).count(operator.webhook_token.read_text()) == 0
+
+
+def _seed_failures(operator: OperatorProcess, ns: str, node: str, playbook_name: str) -> None:
+    """Two verified failures of `playbook_name` on `node`, in the operator's own ledger (signed
+    with its key), then a restart: learning, rebuilt from the ledger, demotes the playbook."""
+    import time
+
+    from grace.ledger import FileStore, Ledger, Signer, Subject
+
+    operator.stop()
+    ledger = Ledger(FileStore(operator.ledger), Signer.from_file(operator.key), "grace.dev/ledger")
+    stamp = int(time.time())
+    for i in range(2):
+        uid = f"failed-{i}-{stamp}-{ns}"[:64]
+        ledger.append(
+            "mission.finished",
+            Subject(kind="Mission", namespace=ns, name=f"{node}-failed-{i}", uid=uid),
+            {
+                "mission": f"{node}-failed-{i}",
+                "healthNode": node,
+                "playbook": playbook_name,
+                "dryRun": False,
+                "outcome": "RolledBack",
+                "verification": "Failed",
+                "message": "a failure seeded by the notification test",
+            },
+            f"{uid}/finished",
+        )
+    operator.start()
+
+
+def _record(api: Any) -> dict[str, str]:
+    from kubernetes import client
+
+    from tests.support.stack import OPERATOR_NAMESPACE
+
+    try:
+        cm = client.CoreV1Api(api).read_namespaced_config_map(
+            "grace-notifications", OPERATOR_NAMESPACE
+        )
+    except client.ApiException as e:
+        if e.status == 404:
+            return {}
+        raise
+    return dict(cm.data or {})
+
+
+def test_a_demotion_reaches_a_human_once_even_across_a_kill_9(
+    api: Any, dyn: Any, shop: str, operator: OperatorProcess, human: Human
+) -> None:
+    """An autonomy demotion has no object of its own: it is told to Alertmanager and to the
+    chat channel once, recorded in the grace-notifications ConfigMap, and a kill -9 and restart
+    tell it no second time."""
+    ns = shop
+    original = human.subscriptions.read_text()
+    human.subscriptions.write_text(
+        original + f"  - {{channels: [chat], events: [autonomy.changed], namespaces: [{ns}]}}\n"
+    )
+    try:
+        apply(dyn, [playbook("rollback-bad-release", [{"name": "undo", "action": "rollback"}])], ns)
+        apply(dyn, [checkout_node(ns, ["rollback-bad-release"], mode="autonomous")], ns)
+        _seed_failures(operator, ns, "checkout", "rollback-bad-release")
+
+        (demoted,) = wait_for(
+            "the demotion at Alertmanager's receiver",
+            lambda: arrived(human, "GraceAutonomyChanged", ns, "firing"),
+            timeout=30,
+            interval=1,
+        )
+        labels = demoted.labels
+        assert (labels["healthnode"], labels["playbook"]) == ("checkout", "rollback-bad-release")
+        assert (labels["from"], labels["to"], labels["direction"]) == (
+            "autonomous",
+            "propose",
+            "demoted",
+        )
+        assert labels["severity"] == "warning"
+
+        def in_chat() -> list[dict[str, Any]]:
+            # only this namespace's changes reach the chat (the subscription above)
+            title = "GRACE demoted playbook rollback-bad-release on checkout"
+            return [b for b in human.chat.notifications() if title in b.get("title", "")]
+
+        wait_for("the demotion in the chat channel", in_chat, timeout=30, interval=1)
+
+        def recorded() -> list[str]:
+            sent = [k for k in _record(api) if k.startswith("autonomy.")]
+            return sent if len(sent) >= 2 else []
+
+        # both receivers' deliveries recorded in the cluster (keys: change.event.receiver)
+        keys = wait_for("the record of what was told", recorded, timeout=20, interval=1)
+        assert {k.rsplit(".", 1)[1] for k in keys} >= {"alertmanager", "chat"}
+
+        operator.kill()
+        operator.start()
+
+        def a_round_ran() -> bool:
+            seen = scrape(operator.metrics_port)
+            return all(
+                metric(seen, "grace_notification_receiver_up", receiver=r) == 1
+                for r in ("alertmanager", "chat")
+            )
+
+        wait_for("the restarted operator's first notification rounds", a_round_ran, timeout=30)
+        assert len(arrived(human, "GraceAutonomyChanged", ns, "firing")) == 1
+        assert len(in_chat()) == 1
+    finally:
+        human.subscriptions.write_text(original)

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from grace.localcluster.node import PodTargets, RealNode, unavailable_reason
-from grace.localcluster.release import (
+from grace_lab.localcluster.node import PodTargets, RealNode, unavailable_reason
+from grace_lab.localcluster.release import (
     ON_REAL_NODE,
     ChartRelease,
     ensure_namespaces,
@@ -60,9 +60,9 @@ class BuiltImages:
 @pytest.fixture(scope="package")
 def images(node_owner: RealNode) -> BuiltImages:
     """Every image the tier runs, built with buildah (layers cached) and imported once."""
-    from grace.localcluster import images as img
-    from grace.localcluster.binaries import ensure_binaries
-    from grace.localcluster.images import SHOP_RELEASES
+    from grace_lab.localcluster import images as img
+    from grace_lab.localcluster.binaries import ensure_binaries
+    from grace_lab.localcluster.images import SHOP_RELEASES
 
     if not node_owner.running():
         node_owner.up()
@@ -123,7 +123,7 @@ def core(api: Any) -> Iterator[Any]:
 def node_prometheus(node_owner: RealNode) -> Iterator[Any]:
     """A real Prometheus the pods can reach (on the node's address), scraping the kubelet's
     cAdvisor, kube-state-metrics and every pod's `metrics`/`http` port."""
-    from grace.localcluster.prometheus import PrometheusServer
+    from grace_lab.localcluster.prometheus import PrometheusServer
 
     if not node_owner.running():
         node_owner.up()
@@ -151,7 +151,7 @@ def release(
     cluster: ClusterUnderTest, api: Any, images: BuiltImages, node_prometheus: Any
 ) -> Iterator[ChartRelease]:
     """`helm install charts/grace` with the local images, two replicas on the real node."""
-    from grace.localcluster.install import install_admission_policy
+    from grace_lab.localcluster.install import install_admission_policy
 
     core = client.CoreV1Api(api)
     ensure_namespaces(api, SCENARIO_NAMESPACES)

@@ -25,8 +25,19 @@ def test_two_replicas_one_leader_opa_answering_metrics_scraped(
             assert r.status == 200
         restarts = {c.name: c.restart_count for c in pod.status.container_statuses}
         assert restarts == {"operator": 0, "opa": 0}, restarts
-    lease = client.CoordinationV1Api(api).read_namespaced_lease("grace-leader", release.namespace)
-    holder = lease.spec.holder_identity
+    leases = client.CoordinationV1Api(api)
+
+    def leader() -> str | None:
+        # Ready pods are not yet a leader: on a busy machine the election takes a few seconds more
+        try:
+            lease = leases.read_namespaced_lease("grace-leader", release.namespace)
+        except client.ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        return lease.spec.holder_identity or None
+
+    holder = wait_for("one operator pod to hold the grace-leader Lease", leader, 60)
     assert sum(holder.startswith(f"{n}-") for n in names) == 1, (holder, names)
 
     def scraped() -> list[Any]:

@@ -11,7 +11,7 @@ from grace import __version__
 from tests.realnode.conftest import ON_NODE, BuiltImages, RealNode, pod_phase, wait_for
 
 INSIDE = """
-import getpass, importlib.util, json, os, shutil
+import getpass, importlib.metadata, importlib.util, json, os, shutil
 from pathlib import Path
 from grace.govern.engines import EmbeddedEngine
 from grace.govern.policy import PolicyBundle
@@ -29,6 +29,9 @@ print(json.dumps({
         ["pip module"] if importlib.util.find_spec("pip") else []),
     "ensurepip": importlib.util.find_spec("ensurepip") is not None,
     "compilers": [c for c in ("cc", "gcc", "clang", "g++", "make") if shutil.which(c)],
+    "lab": [m for m in ("grace_lab", "grace.localcluster", "grace.sim", "grace.cli.demo_cmd")
+            if importlib.util.find_spec(m)],
+    "commands": [e.name for e in importlib.metadata.entry_points(group="grace.commands")],
 }))
 """
 
@@ -96,6 +99,7 @@ def test_operator_image_runs_as_the_chart_runs_it(
     assert inside["root_writable"] is False
     assert inside["pip"] == [] and inside["ensurepip"] is False, inside
     assert inside["compilers"] == [], inside
+    assert inside["lab"] == [] and inside["commands"] == [], "the lab is in the operator image"
     sizes = ", ".join(f"{n} {s / 1e6:.0f} MB" for n, s in images.sizes.items())
     print(f"\nimage sizes: {sizes}; build/import seconds: {images.seconds}")
 

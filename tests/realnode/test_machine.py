@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grace.localcluster.node import BRIDGE, RealNode, machine_snapshot
+from grace_lab.localcluster.node import BRIDGE, RealNode, machine_snapshot
 from tests.realnode.conftest import ON_NODE, pod_phase, wait_for
 
 

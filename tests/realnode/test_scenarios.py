@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from grace.localcluster.release import scenario_documents
+from grace_lab.localcluster.release import scenario_documents
 from tests.conftest import ClusterUnderTest
 from tests.e2e.scenario import approve, the_mission, wait_phase
 from tests.realnode.conftest import BuiltImages, ChartRelease, wait_for

@@ -9,7 +9,7 @@ from typing import Any
 
 from kubernetes import client
 
-from grace.sim import Scope, ShopExporter
+from grace_lab.sim import Scope, ShopExporter
 from tests.support.kube import apply, load_docs, wait_for
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"

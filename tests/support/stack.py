@@ -1,9 +1,9 @@
-"""The operator as users run it, for the tests: re-exported from grace.localcluster."""
+"""The operator as users run it, for the tests: re-exported from grace_lab.localcluster."""
 
 from __future__ import annotations
 
-from grace.localcluster.graceprocess import OperatorProcess
-from grace.localcluster.install import (
+from grace_lab.localcluster.graceprocess import OperatorProcess
+from grace_lab.localcluster.install import (
     OPEN_POLICY,
     OPERATOR_NAMESPACE,
     ensure_policy_configmap,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grace.localcluster.cluster import is_test_context
+from grace_lab.localcluster.cluster import is_test_context
 
 
 def _kubeconfig(tmp_path: Path, context: str) -> str:

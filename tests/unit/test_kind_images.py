@@ -15,7 +15,7 @@ IMAGE = re.compile(r"(?<![\w.])((?:registry\.)?example/[a-z0-9][a-z0-9/._-]*:[A-
 
 
 def _sources() -> list[Path]:
-    roots = [REPO / "tests", REPO / "examples", REPO / "bench", REPO / "operator" / "grace"]
+    roots = [REPO / "tests", REPO / "examples", REPO / "bench", REPO / "operator", REPO / "lab"]
     found = []
     for root in roots:
         for path in root.rglob("*"):

@@ -82,6 +82,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="a ledger with no entries is ok (by default it fails: a ledger was expected)",
     )
+    verify.add_argument(
+        "--every-signature",
+        action="store_true",
+        help="check every entry's signature, also those a verified checkpoint already proves",
+    )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=_guarded(_verify))
 
@@ -205,7 +210,9 @@ def _verify(args: argparse.Namespace) -> int:
     # the witness holds is already in the ledger read next (no false "truncated" in a race)
     witnessed = _witnessed(args)
     log = _read(args, deferred=True)
-    report = verify_log(log, keyring, witnessed=witnessed, origin=args.origin)
+    report = verify_log(
+        log, keyring, witnessed=witnessed, origin=args.origin, every_signature=args.every_signature
+    )
     source = (
         str(args.file)
         if args.file is not None

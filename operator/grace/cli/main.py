@@ -17,9 +17,7 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 def _registrars() -> list[Register]:
     from grace.cli import (
         approvals_cmd,
-        cluster_cmd,
         crds_cmd,
-        demo_cmd,
         learning_cmd,
         missions_cmd,
         run_cmd,
@@ -32,8 +30,6 @@ def _registrars() -> list[Register]:
         status_cmd.register,
         missions_cmd.register,
         learning_cmd.register,
-        demo_cmd.register,
-        cluster_cmd.register,
         crds_cmd.register,
     ]
     try:  # the ledger commands land with the ledger package
@@ -42,7 +38,20 @@ def _registrars() -> list[Register]:
         registrars.append(ledger_cmd.register)
     except ImportError:
         pass
-    return registrars
+    return registrars + _installed_commands()
+
+
+COMMANDS_GROUP = "grace.commands"
+"""Entry points of this group add commands: the lab (lab/pyproject.toml) adds `demo` and
+`cluster` in a development venv; the operator image has no such distribution, hence no such
+commands, and `grace` never imports the lab (an import contract in .importlinter)."""
+
+
+def _installed_commands() -> list[Register]:
+    from importlib.metadata import entry_points
+
+    found = sorted(entry_points(group=COMMANDS_GROUP), key=lambda ep: ep.name)
+    return [cast(Register, ep.load()) for ep in found]
 
 
 def parser(prog: str = "grace") -> argparse.ArgumentParser:

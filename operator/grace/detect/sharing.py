@@ -40,6 +40,16 @@ def share_window(interval: float) -> float:
     return min(interval * SHARE_FRACTION, MAX_SHARE_SECONDS)
 
 
+def share_age(interval: float, woken: bool) -> float:
+    """How old a shared answer may be for one evaluation of a node with this interval.
+
+    None at all when the loop was woken (an Alertmanager webhook said the alert changed): the
+    node's own answer from its last tick, a few seconds old, is exactly what the news made
+    stale, and reusing it would leave the node as it was until the next tick.
+    """
+    return 0.0 if woken else share_window(interval)
+
+
 def reusable(fetched: Fetched | None, now: float, max_age: float) -> bool:
     """An answer can be handed out again when it was asked for at most `max_age` ago.
 

@@ -48,6 +48,13 @@ def policy_digest(modules: Iterable[str], data: PolicyData | Mapping[str, Any]) 
     return "sha256:" + h.hexdigest()
 
 
+def data_digest(data: PolicyData) -> str:
+    """sha256 of the canonical JSON of the policy data alone: which ConfigMap content is in
+    force (shown on /metrics as grace_policy_data_info{digest}), whatever the modules."""
+    canonical = json.dumps(data.wire(), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class PolicyBundle:
     """The decision modules of one policy directory, by path relative to it."""

@@ -25,6 +25,12 @@ def register(registry: kopf.OperatorRegistry) -> kopf.OperatorRegistry:
     kopf.on.event(GROUP, VERSION, "healthnodes", registry=registry, when=healthnode.is_deletion)(
         healthnode.node_deleted
     )
+    kopf.on.event(GROUP, VERSION, "missions", registry=registry, when=mission.is_interrupting)(
+        mission.mission_interrupted
+    )
+    kopf.on.event(GROUP, VERSION, "playbooks", registry=registry, when=mission.is_deletion)(
+        mission.playbook_deleted
+    )
     kopf.on.startup(registry=registry)(startup.configure)
     # Alerts in (the webhook receiver) and notifications out run while this replica leads.
     kopf.on.startup(registry=registry)(alerts.start_alert_receiver)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from grace.runtime.alertreceiver import AlertReceiver, TokenFile, serve
@@ -17,7 +16,7 @@ async def start_alert_receiver(memo: Any, **_: Any) -> None:
     receiver = AlertReceiver(
         TokenFile(config.webhook_token_file),
         config.webhook_max_bytes,
-        lambda: list(runtime.watches.values()),
+        runtime.watches.loops,
     )
     task = serve(receiver, config.webhook_address, config.webhook_port)
-    runtime.background.append(asyncio.create_task(task))
+    runtime.watches.spawn(task)

@@ -25,6 +25,8 @@ async def node_deleted(body: kopf.Body, memo: Any, **_: Any) -> None:
     finalizer when it is deleted (and GRACE puts no finalizer on users' objects)."""
     runtime: Runtime = memo
     meta = body.get("metadata", {})
-    watch = runtime.watches.get((meta.get("namespace", ""), meta.get("name", "")))
+    watch = runtime.watches.get(meta.get("namespace", ""), meta.get("name", ""))
     if watch is not None and watch.uid == meta.get("uid", ""):
         watch.wake(deleted=True)
+    # its running Missions abort and restore their targets now, not when their waits end
+    runtime.alarms.ring_dependents("HealthNode", meta.get("namespace", ""), meta.get("name", ""))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -47,4 +46,4 @@ async def start_notifier(memo: Any, **_: Any) -> None:
     receivers += channels(runtime)
     if receivers:
         notifier = Notifier(runtime, receivers, config.notify_interval)
-        runtime.background.append(asyncio.create_task(notifier.run()))
+        runtime.watches.spawn(notifier.run())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -28,11 +27,10 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.networking.request_timeout = 30
     watch = PolicyDataWatch(runtime)
     await watch.load()  # the first decision already sees the ConfigMap
-    runtime.background.append(asyncio.create_task(watch.run()))
-    runtime.background.append(asyncio.create_task(retention.keep_sweeping(runtime)))
+    runtime.watches.spawn(watch.run())
+    runtime.watches.spawn(retention.keep_sweeping(runtime))
 
 
 async def stop_background(memo: Any, **_: Any) -> None:
     runtime: Runtime = memo
-    for task in runtime.background:
-        task.cancel()
+    runtime.watches.cancel_all()

@@ -277,8 +277,14 @@ class ConfigMapStore:
     def append(self, entry: LedgerEntry, expected: Head) -> bool:
         return self.append_batch([entry], expected) == 1
 
-    def append_batch(self, entries: Sequence[LedgerEntry], expected: Head) -> int:
-        """Many entries per `replace` of the head segment (one API write instead of one each)."""
+    def append_batch(
+        self,
+        entries: Sequence[LedgerEntry],
+        expected: Head,
+        checkpoint: Checkpoint | None = None,
+    ) -> int:
+        """Many entries per `replace` of the head segment (one API write instead of one each),
+        the checkpoint in the last of those writes."""
         with self._lock:
             if not self._loaded:
                 self._sync()
@@ -288,8 +294,12 @@ class ConfigMapStore:
             done = 0
             while done < len(entries):
                 count = batch_size(self._head, lines[done:], self.policy)
-                chunk = entries[done : done + count]
-                if not self._write(chunk, lines[done : done + count], first_seq=chunk[0].seq):
+                records: list[LedgerEntry | Checkpoint] = list(entries[done : done + count])
+                chunk_lines = lines[done : done + count]
+                if done + count == len(entries) and checkpoint is not None:
+                    records.append(checkpoint)
+                    chunk_lines.append(checkpoint_line(checkpoint))
+                if not self._write(records, chunk_lines, first_seq=entries[done].seq):
                     return done
                 done += count
             return done
@@ -332,7 +342,7 @@ class ConfigMapStore:
 
     def _write(
         self,
-        records: Sequence[LedgerEntry] | Sequence[Checkpoint],
+        records: Sequence[LedgerEntry | Checkpoint],
         lines: Sequence[bytes],
         *,
         first_seq: int,

@@ -166,17 +166,26 @@ class FileStore:
     def append(self, entry: LedgerEntry, expected: Head) -> bool:
         return self.append_batch([entry], expected) == 1
 
-    def append_batch(self, entries: Sequence[LedgerEntry], expected: Head) -> int:
-        """All the entries in one write and one fsync (group commit), or none."""
+    def append_batch(
+        self,
+        entries: Sequence[LedgerEntry],
+        expected: Head,
+        checkpoint: Checkpoint | None = None,
+    ) -> int:
+        """All the entries (and the checkpoint after them) in one write and one fsync, or none."""
         with self._file.locked(exclusive=True):
             self._file.sync(self._consume)
             self._file.drop_torn_tail()
             if self._head != expected or not extends(expected, entries):
                 return 0
-            self._file.write([entry_line(entry) for entry in entries])
-            for entry in entries:
-                self._entries.append(entry)
-                self._head = self._head.after(entry)
+            lines = [entry_line(entry) for entry in entries]
+            if checkpoint is not None:
+                lines.append(checkpoint_line(checkpoint))
+            self._file.write(lines)
+            self._entries.extend(entries)
+            self._head = self._head.after(entries[-1])
+            if checkpoint is not None:
+                self._checkpoints.append(checkpoint)
             return len(entries)
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:

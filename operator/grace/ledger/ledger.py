@@ -42,9 +42,12 @@ from grace.ledger.verify import VerifyReport, verify
 log = logging.getLogger(__name__)
 
 GATHER_SECONDS = 0.0005
-"""How long a writer waits for more appends to join its batch, when the last batch had several:
-far below an fsync (~1-3 ms), and it lets the callers that were just answered queue their next
-append in time, so batches are about as large as the number of concurrent writers."""
+"""How long a writer waits at most for more appends to join its batch, when the last batch had
+more than have queued yet: far below an fsync (~1-5 ms), and it lets the callers that were just
+answered queue their next append in time, so batches are about as large as the number of
+concurrent writers. The wait ends as soon as as many as in the last batch have queued."""
+
+_NOBODY_GATHERS = 1 << 62
 
 CHECKPOINT_TYPES = frozenset({EntryType.MISSION_FINISHED.value})
 """Entry types after which a checkpoint is written at once (a Mission's record is complete)."""
@@ -57,12 +60,23 @@ class LedgerContentionError(RuntimeError):
 class _Pending:
     """One caller's append, waiting in the group-commit queue until a writer settles it."""
 
+    __slots__ = ("_entry", "_error", "_signal", "data", "done", "key", "subject", "type")
+
     def __init__(self, type: str, subject: Subject, data: dict[str, JsonValue], key: str) -> None:
         self.type, self.subject, self.data, self.key = type, subject, data, key
         self.done = False
-        self.wake = threading.Event()
+        # a lock taken now and released by `wake`: a one-shot signal at a tenth of an Event's cost
+        self._signal = threading.Lock()
+        self._signal.acquire()
         self._entry: LedgerEntry | None = None
         self._error: BaseException | None = None
+
+    def wait(self) -> None:
+        """Block until `wake`: settled, or handed the lead."""
+        self._signal.acquire()
+
+    def wake(self) -> None:
+        self._signal.release()
 
     def settle(self, entry: LedgerEntry) -> None:
         self._entry, self.done = entry, True
@@ -111,8 +125,10 @@ class Ledger:
         self._head = Head()
         self._loaded = False
         self._checkpoint_due = False
-        self._queue_lock = threading.Lock()
+        self._queued = threading.Condition(threading.Lock())
+        """Guards the queue; notified when as many appends queued as the leader gathers."""
         self._queue: list[_Pending] = []
+        self._gather_target = _NOBODY_GATHERS
         self._committing = False
         self._last_batch = 0
         self._newest_checkpoint = (0, 0)
@@ -139,22 +155,28 @@ class Ledger:
         committed.
         """
         pending = _Pending(str(type), subject, dict(data), idempotency_key)
-        with self._queue_lock:
+        with self._queued:
             self._queue.append(pending)
+            if len(self._queue) >= self._gather_target:
+                self._queued.notify()  # the leader gathering a batch has all it waits for
             lead = not self._committing
             self._committing = True
         if not lead:
-            pending.wake.wait()  # set once settled, or when handed the lead
+            pending.wait()  # until settled, or handed the lead
             if pending.done:
                 return pending.outcome()
-        self._lead()
+        self._lead(pending)
         return pending.outcome()
 
-    def _lead(self) -> None:
+    def _lead(self, own: _Pending) -> None:
         """Commit what queued up, then hand the lead to the oldest append still waiting."""
-        if self._last_batch > 1:  # others append too: let those just answered queue up
-            time.sleep(GATHER_SECONDS)
-        with self._queue_lock:
+        with self._queued:
+            if len(self._queue) < self._last_batch:
+                # others append too: let those just answered queue their next append, but
+                # never wait long for one that does not come (a writer that finished)
+                self._gather_target = self._last_batch
+                self._queued.wait(GATHER_SECONDS)
+                self._gather_target = _NOBODY_GATHERS
             batch, self._queue = self._queue, []
         self._last_batch = len(batch)
         try:
@@ -167,10 +189,11 @@ class Ledger:
                     waiting.fail(exc)
         finally:
             for waiting in batch:
-                waiting.wake.set()
-            with self._queue_lock:
+                if waiting is not own:
+                    waiting.wake()
+            with self._queued:
                 if self._queue:
-                    self._queue[0].wake.set()  # it leads next; `_committing` stays True
+                    self._queue[0].wake()  # it leads next; `_committing` stays True
                 else:
                     self._committing = False
 
@@ -210,12 +233,19 @@ class Ledger:
                 head = head.after(entry)
             if not entries:
                 return
-            stored = self._store.append_batch(entries, self._head)
-            for entry, waiting in zip(entries[:stored], claims[:stored], strict=True):
+            # a checkpoint due after this batch is signed now and stored in the same write
+            checkpoint = self._batch_checkpoint(entries)
+            stored = self._store.append_batch(entries, self._head, checkpoint)
+            for entry, (first, *same_key) in zip(entries[:stored], claims[:stored], strict=True):
                 self._take(entry)
-                for pending in waiting:
+                first.settle(entry)  # built for it
+                for pending in same_key:
                     pending.settle(self._stored_for(pending, entry))
-            if stored:
+            if checkpoint is not None and stored == len(entries):
+                self._checkpoints.append(checkpoint)
+                self._checkpoint_due = False
+                self._witness(checkpoint)
+            elif 0 < stored < len(entries):  # (all stored and none due: still none due)
                 self._checkpoint_if_due(entries[:stored])
             if stored == len(entries):
                 return
@@ -359,19 +389,31 @@ class Ledger:
     def _take(self, entry: LedgerEntry) -> None:
         self._by_key.setdefault(entry.idempotency_key, len(self._entries))
         self._entries.append(entry)
-        self._tree.append(entry.leaf_hash())
-        self._head = self._head.after(entry)
+        entry_hash, leaf_hash = entry.hashes
+        self._tree.append(leaf_hash)
+        self._head = Head(entry.seq + 1, entry_hash)
 
-    def _checkpoint_if_due(self, entries: Sequence[LedgerEntry]) -> None:
+    def _due(self, entries: Sequence[LedgerEntry], size: int) -> bool:
+        """A checkpoint is due at tree size `size`, whose last entries are `entries`."""
         if self._newest_checkpoint[0] != len(self._checkpoints):  # the list changed: recount
             sizes = (c.tree_size for c in self._checkpoints)
             self._newest_checkpoint = (len(self._checkpoints), max(sizes, default=0))
-        newest = self._newest_checkpoint[1]
-        if (
+        return (
             any(entry.type in CHECKPOINT_TYPES for entry in entries)
-            or len(self._entries) - newest >= self.checkpoint_every
+            or size - self._newest_checkpoint[1] >= self.checkpoint_every
             or self._checkpoint_due
-        ):
+        )
+
+    def _batch_checkpoint(self, entries: Sequence[LedgerEntry]) -> Checkpoint | None:
+        """The checkpoint due right after `entries` (not stored yet), or None."""
+        size = len(self._entries) + len(entries)
+        if not self._due(entries, size):
+            return None
+        root = self._tree.root_after([entry.leaf_hash() for entry in entries])
+        return sign_checkpoint(self.origin, size, root, self.signer)
+
+    def _checkpoint_if_due(self, entries: Sequence[LedgerEntry]) -> None:
+        if self._due(entries, len(self._entries)):
             try:
                 self._checkpoint()
             except Exception:  # the entry is committed; the next append retries the checkpoint
@@ -391,11 +433,16 @@ class Ledger:
             checkpoint = sign_checkpoint(self.origin, size, bytes.fromhex(root), self.signer)
             self._store.add_checkpoint(checkpoint)
             self._checkpoints.append(checkpoint)
+        self._checkpoint_due = False
+        self._witness(checkpoint)
+        return checkpoint
+
+    def _witness(self, checkpoint: Checkpoint) -> None:
         for witness in self._witnesses:
             try:
                 witness.record(checkpoint)
             except Exception as exc:
                 self.witness_failures += 1
-                log.error("witness %r refused checkpoint %d: %s", witness, size, exc)
-        self._checkpoint_due = False
-        return checkpoint
+                log.error(
+                    "witness %r refused checkpoint %d: %s", witness, checkpoint.tree_size, exc
+                )

@@ -33,6 +33,8 @@ class MerkleTree:
     def __init__(self, leaves: Sequence[bytes] = ()) -> None:
         self._leaves: list[bytes] = list(leaves)
         self._memo: dict[tuple[int, int], bytes] = {}
+        self._memo_up_to: int | None = None
+        """While `root_after` looks ahead: only subtrees ending here are remembered."""
 
     def __len__(self) -> int:
         return len(self._leaves)
@@ -49,6 +51,21 @@ class MerkleTree:
         if not 0 <= n <= len(self._leaves):
             raise ValueError(f"tree size {n} outside 0..{len(self._leaves)}")
         return EMPTY_ROOT if n == 0 else self._hash(0, n)
+
+    def root_after(self, extra: Sequence[bytes]) -> bytes:
+        """MTH of these leaves followed by `extra`, leaving the tree as it was.
+
+        For a checkpoint signed before its entries are stored (and stored in the same write):
+        nothing about `extra` is remembered, so the tree stays right if they never are.
+        """
+        size = len(self._leaves)
+        self._leaves.extend(extra)
+        self._memo_up_to = size
+        try:
+            return self.root()
+        finally:
+            del self._leaves[size:]
+            self._memo_up_to = None
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """RFC 6962 PATH(index, D[0:size]): the audit path from leaf to root."""
@@ -74,7 +91,8 @@ class MerkleTree:
         if cached is None:
             k = _split(end - start)
             cached = node_hash(self._hash(start, start + k), self._hash(start + k, end))
-            self._memo[key] = cached
+            if self._memo_up_to is None or end <= self._memo_up_to:
+                self._memo[key] = cached
         return cached
 
     def _path(self, m: int, start: int, end: int) -> list[bytes]:

@@ -40,12 +40,20 @@ class LedgerStore(Protocol):
         """
         ...
 
-    def append_batch(self, entries: Sequence[LedgerEntry], expected: Head) -> int:
+    def append_batch(
+        self,
+        entries: Sequence[LedgerEntry],
+        expected: Head,
+        checkpoint: Checkpoint | None = None,
+    ) -> int:
         """Store consecutive `entries` (the first extends `expected`) in as few durable writes
         as the medium allows: group commit, one fsync (or one API write) for many appends.
 
         Returns how many of them, from the first, are committed (durable and visible); 0 when
         another writer moved the head first. The rest, if any, were not written.
+
+        `checkpoint`, the signed tree head right after the last of `entries`, goes in the same
+        (last) write, after them: stored exactly when all the entries are.
         """
         ...
 
@@ -86,13 +94,19 @@ class MemoryStore:
     def append(self, entry: LedgerEntry, expected: Head) -> bool:
         return self.append_batch([entry], expected) == 1
 
-    def append_batch(self, entries: Sequence[LedgerEntry], expected: Head) -> int:
+    def append_batch(
+        self,
+        entries: Sequence[LedgerEntry],
+        expected: Head,
+        checkpoint: Checkpoint | None = None,
+    ) -> int:
         with self._lock:
             if self._head != expected or not extends(expected, entries):
                 return 0
-            for entry in entries:
-                self._entries.append(entry)
-                self._head = self._head.after(entry)
+            self._entries.extend(entries)
+            self._head = self._head.after(entries[-1])
+            if checkpoint is not None:
+                self._checkpoints.append(checkpoint)
             return len(entries)
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:

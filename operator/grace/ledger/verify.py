@@ -6,6 +6,7 @@ what matters is which decisions can still be trusted (everything before it) and 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -17,7 +18,7 @@ from grace.ledger.entry import (
     signed_part,
 )
 from grace.ledger.keys import Keyring
-from grace.ledger.merkle import MerkleTree
+from grace.ledger.merkle import MerkleTree, leaf_hash
 from grace.ledger.records import (
     ParsedLog,
     Unreadable,
@@ -114,6 +115,7 @@ def verify_log(
     *,
     witnessed: Sequence[Checkpoint] = (),
     origin: str | None = None,
+    every_signature: bool = False,
 ) -> VerifyReport:
     report = verify(
         log.entries,
@@ -122,6 +124,7 @@ def verify_log(
         witnessed=witnessed,
         origin=origin,
         unreadable=log.unreadable,
+        every_signature=every_signature,
     )
     if log.torn_tail:
         note = f"ignored an incomplete last line ({len(log.torn_tail)} bytes): never acknowledged"
@@ -137,12 +140,24 @@ def verify(
     witnessed: Sequence[Checkpoint] = (),
     origin: str | None = None,
     unreadable: Unreadable | None = None,
+    every_signature: bool = False,
 ) -> VerifyReport:
     """Check everything and report the smallest sequence number that cannot be trusted.
 
     `witnessed` are checkpoints read from outside the writer's reach (another namespace, a
     witness file): only they reveal a truncated tail or an old state presented as current.
+
+    Unless `every_signature`, a ledger is first proven by its checkpoints: a valid signed
+    checkpoint whose Merkle root the entries' exact bytes reproduce proves every entry it
+    covers as strongly as their own signatures would (see docs/ledger.md), so only the entries
+    after the newest such checkpoint have their signatures checked. Anything that does not
+    hold on that path (a broken link, a root that differs, a bad checkpoint) is judged by the
+    full check below, entry by entry: the report of a damaged ledger is the same either way.
     """
+    if not every_signature and unreadable is None:
+        proven = _prove_by_checkpoints(entries, checkpoints, keyring, witnessed, origin)
+        if proven is not None:
+            return proven
     problems: list[Problem] = []
     notes: list[str] = []
     tree = MerkleTree()
@@ -196,6 +211,87 @@ def verify(
     )
 
 
+def _prove_by_checkpoints(
+    entries: Sequence[LedgerEntry],
+    checkpoints: Sequence[Checkpoint],
+    keyring: Keyring,
+    witnessed: Sequence[Checkpoint],
+    origin: str | None,
+) -> VerifyReport | None:
+    """The clean report of a ledger proven by its checkpoints, or None to check it in full.
+
+    Every entry's link (seq, prev_hash, a trusted key id, an unused idempotency key) is checked
+    and hashed from its stored bytes; the entries up to the newest valid checkpoint whose root
+    those bytes reproduce need no signature of their own (the writer signed that root, which
+    commits to each of their bytes, signatures included); the entries after it do.
+    """
+    tree = MerkleTree()
+    prev_hash = GENESIS_HASH
+    keys: set[str] = set()
+    for seq, entry in enumerate(entries):
+        pending = deferred_line(entry)
+        if pending is None:
+            entry_hash, leaf = entry.hashes
+        else:
+            body = pending[2]
+            entry_hash, leaf = hashlib.sha256(body).hexdigest(), leaf_hash(body)
+        if (
+            entry.seq != seq
+            or entry.prev_hash != prev_hash
+            or entry.key_id not in keyring
+            or entry.idempotency_key in keys
+        ):
+            return None
+        keys.add(entry.idempotency_key)
+        prev_hash = entry_hash
+        tree.append(leaf)
+
+    problems: list[Problem] = []
+    notes: list[str] = []
+    expected_origin = origin or next((c.origin for c in [*checkpoints, *witnessed]), None)
+    valid_log = _valid_checkpoints(checkpoints, "ledger", expected_origin, keyring, problems, notes)
+    valid_witness = _valid_checkpoints(
+        witnessed, "witnessed", expected_origin, keyring, problems, notes, verified=valid_log
+    )
+    total = len(entries)
+    matched = _check_roots(
+        [(c, "ledger") for c in valid_log] + [(c, "witnessed") for c in valid_witness],
+        tree,
+        total,
+        total,
+        problems,
+    )
+    newest_log = max((c.tree_size for c in valid_log if c.tree_size in matched), default=0)
+    newest_witness = max((c.tree_size for c in valid_witness), default=0)
+    if problems or newest_log < newest_witness or (total and not checkpoints and not witnessed):
+        return None
+    covered = max(matched, default=0)
+    for stored in entries[covered:]:
+        settled, signature_ok = settle(stored, keyring)
+        if isinstance(settled, str) or not (
+            signature_ok
+            or keyring.verify(settled.key_id, settled.signed_bytes(), settled.signature)
+        ):
+            return None
+        if settled.hashes[0] != (
+            hashlib.sha256(pending[2]).hexdigest()
+            if (pending := deferred_line(stored))
+            else stored.hashes[0]
+        ):
+            return None  # a line that verified only once read strictly: judge it in full
+    if witnessed and newest_witness < total:
+        notes.append(
+            f"seq {newest_witness}..{total - 1} are not witnessed yet: only their "
+            "signatures and chain protect them against truncation"
+        )
+    if covered:
+        proof = f"seq 0..{covered - 1} proven by the signed checkpoint at tree size {covered}"
+        rest = f"; signatures checked for seq {covered}..{total - 1}" if covered < total else ""
+        notes.append(proof + rest)
+    checked = len(checkpoints) + len(witnessed)
+    return VerifyReport(True, None, "", total, checked, (), tuple(notes), len(valid_witness))
+
+
 def _check_entries(
     entries: Sequence[LedgerEntry], keyring: Keyring, tree: MerkleTree, problems: list[Problem]
 ) -> int:
@@ -211,12 +307,18 @@ def _check_entries(
             problems.append(Problem(seq, settled))
             return seq
         entry = settled
-        message = _entry_problem(
-            seq, entry, prev_hash, keyring, keys, first_position, signature_ok=signature_ok
-        )
-        if message:
-            problems.append(Problem(seq, message))
-            return seq
+        if not (  # the usual case, checked inline; `_entry_problem` says what is wrong
+            signature_ok
+            and entry.seq == seq
+            and entry.prev_hash == prev_hash
+            and entry.idempotency_key not in keys
+        ):
+            message = _entry_problem(
+                seq, entry, prev_hash, keyring, keys, first_position, signature_ok=signature_ok
+            )
+            if message:
+                problems.append(Problem(seq, message))
+                return seq
         keys[entry.idempotency_key] = seq
         entry_hash, leaf_hash = entry.hashes
         prev_hash = entry_hash

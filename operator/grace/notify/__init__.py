@@ -7,12 +7,26 @@ is the only module doing I/O. Imports `grace.api` only; the runtime's Notifier l
 from __future__ import annotations
 
 from grace.notify.alertmanager import AlertmanagerReceiver, DeliveryError
-from grace.notify.events import Notification, approval_notifications, mission_notifications
+from grace.notify.events import (
+    AutonomyChanged,
+    LedgerEpisode,
+    Notification,
+    approval_notifications,
+    autonomy_notification,
+    ledger_due,
+    ledger_notification,
+    mission_notifications,
+)
 
 __all__ = [
     "AlertmanagerReceiver",
+    "AutonomyChanged",
     "DeliveryError",
+    "LedgerEpisode",
     "Notification",
     "approval_notifications",
+    "autonomy_notification",
+    "ledger_due",
+    "ledger_notification",
     "mission_notifications",
 ]

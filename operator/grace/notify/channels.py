@@ -19,10 +19,29 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from grace.notify.alertmanager import DeliveryError
-from grace.notify.events import APPROVAL_OPENED, Notification
+from grace.notify.events import (
+    APPROVAL_OPENED,
+    AUTONOMY_CHANGED,
+    LEDGER_UNAVAILABLE,
+    Notification,
+)
 
-Event = Literal["approval.opened", "approval.settled", "mission.finished"]
-EVENTS: tuple[Event, ...] = ("approval.opened", "approval.settled", "mission.finished")
+Event = Literal[
+    "approval.opened",
+    "approval.settled",
+    "mission.finished",
+    "autonomy.changed",
+    "ledger.unavailable",
+    "ledger.restored",
+]
+EVENTS: tuple[Event, ...] = (
+    "approval.opened",
+    "approval.settled",
+    "mission.finished",
+    "autonomy.changed",
+    "ledger.unavailable",
+    "ledger.restored",
+)
 """Every event a subscription may name (grace.notify.events' keys)."""
 CHANNEL_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -45,6 +64,7 @@ class Subscription(BaseModel):
         return (
             channel in self.channels
             and n.key in self.events
+            # the ledger's notifications belong to no namespace: a namespace filter drops them
             and (not self.namespaces or n.labels.get("namespace") in self.namespaces)
             and (not self.health_nodes or n.labels.get("healthnode") in self.health_nodes)
         )
@@ -105,6 +125,8 @@ def message(n: Notification) -> tuple[str, str]:
         ]
     if notes.get("outcome"):
         lines.append(f"Outcome: {notes['outcome']}")
+    if n.key in (AUTONOMY_CHANGED, LEDGER_UNAVAILABLE) and notes.get("details"):
+        lines.append(f"See: {notes['details']}")
     return notes.get("summary", n.labels.get("alertname", "GRACE")), "\n".join(
         x for x in lines if x
     )

@@ -11,11 +11,16 @@ the record in the object's status, a human is told once.
   decision when it is decided or expires: Alertmanager's `send_resolved` tells the outcome.
 - A Mission's end fires `GraceMissionFinished` (phase and outcome in labels and annotations),
   resolving after `hold`.
+- An autonomy promotion or demotion (an ``autonomy.changed`` ledger entry) fires
+  `GraceAutonomyChanged`; a ledger that refuses entries fires `GraceLedgerUnavailable` once
+  per episode, resolved when an entry is recorded again. These have no object of their own:
+  what was sent is recorded in the operator's `grace-notifications` ConfigMap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import hashlib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -180,3 +185,150 @@ def mission_notifications(
         f"kubectl describe mission {mission.metadata.name} -n {mission.metadata.namespace}",
     }
     return [Notification(MISSION_FINISHED, labels, annotations, ended, ended + hold)]
+
+
+# ---------------------------------------------------------------- no object of their own
+
+AUTONOMY_CHANGED = "autonomy.changed"
+LEDGER_UNAVAILABLE = "ledger.unavailable"
+LEDGER_RESTORED = "ledger.restored"
+
+
+@dataclass(frozen=True)
+class AutonomyChanged:
+    """One ``autonomy.changed`` ledger entry, as a human should hear of it."""
+
+    key: str
+    """The entry's idempotency key: one change, however often it is read back."""
+    namespace: str
+    health_node: str
+    playbook: str
+    previous: str
+    mode: str
+    reason: str
+    at: datetime
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any]) -> AutonomyChanged | None:
+        """From a ledger entry as JSON (None for any other entry, or one it cannot read)."""
+        if entry.get("type") != AUTONOMY_CHANGED or not entry.get("idempotency_key"):
+            return None
+        data, subject = entry.get("data") or {}, entry.get("subject") or {}
+        try:
+            at = datetime.fromisoformat(str(entry["time"]).replace("Z", "+00:00"))
+            return cls(
+                key=str(entry["idempotency_key"]),
+                namespace=str(subject["namespace"]),
+                health_node=str(data.get("healthNode") or subject["name"]),
+                playbook=str(data["playbook"]),
+                previous=str(data["from"]),
+                mode=str(data["to"]),
+                reason=str(data.get("reason", "")),
+                at=at,
+            )
+        except (KeyError, ValueError):
+            return None
+
+    @property
+    def promoted(self) -> bool:
+        order = ("observe", "propose", "autonomous")
+        return (
+            self.mode in order
+            and self.previous in order
+            and (order.index(self.mode) > order.index(self.previous))
+        )
+
+    @property
+    def record_id(self) -> str:
+        """A short, ConfigMap-key-safe name of this change (its key may hold '/' and ':')."""
+        return "autonomy." + hashlib.sha256(self.key.encode()).hexdigest()[:20]
+
+
+def autonomy_notification(
+    change: AutonomyChanged,
+    now: datetime,
+    *,
+    hold: timedelta = timedelta(minutes=15),
+    recent: timedelta = timedelta(hours=1),
+) -> Notification | None:
+    """A promotion or demotion, as news: None once it is older than `recent` (turning
+    notifications on must not page about last week's changes)."""
+    if now - change.at > recent:
+        return None
+    verb = "promoted" if change.promoted else "demoted"
+    labels = {
+        "alertname": "GraceAutonomyChanged",
+        "namespace": change.namespace,
+        "healthnode": change.health_node,
+        "playbook": change.playbook,
+        "from": change.previous,
+        "to": change.mode,
+        "direction": verb,
+        "severity": "info" if change.promoted else "warning",
+        "source": "grace",
+    }
+    annotations = {
+        "summary": f"GRACE {verb} playbook {change.playbook} on {change.health_node}: "
+        f"{change.previous} -> {change.mode}",
+        "description": change.reason,
+        "details": f"kubectl grace status -n {change.namespace}; the ledger entry "
+        f"{change.key} (grace ledger show)",
+    }
+    return Notification(AUTONOMY_CHANGED, labels, annotations, change.at, change.at + hold)
+
+
+@dataclass(frozen=True)
+class LedgerEpisode:
+    """A stretch of time in which the ledger refused entries (nothing acts meanwhile)."""
+
+    started: datetime
+    error: str
+    ended: datetime | None = None
+
+    @property
+    def record_id(self) -> str:
+        return "ledger." + self.started.strftime("%Y%m%dT%H%M%S")
+
+
+def ledger_notification(
+    episode: LedgerEpisode, *, firing_for: timedelta = timedelta(days=1)
+) -> Notification:
+    """`ledger.unavailable` while the episode lasts (endsAt a day on, so the alert resolves by
+    itself if GRACE is gone), `ledger.restored` (the same alert, resolved) once it ended."""
+    labels = {
+        "alertname": "GraceLedgerUnavailable",
+        "severity": "critical",
+        "source": "grace",
+    }
+    annotations = {
+        "summary": "GRACE's ledger cannot be extended: no Mission acts until it can",
+        "description": episode.error,
+        "details": "grace ledger verify --from-cluster (or --file); the operator's log and "
+        "grace_ledger_append_failures_total",
+    }
+    if episode.ended is None:
+        return Notification(
+            LEDGER_UNAVAILABLE, labels, annotations, episode.started, episode.started + firing_for
+        )
+    restored = {**annotations, "summary": "GRACE's ledger takes entries again"}
+    restored["outcome"] = f"restored at {episode.ended.isoformat()}"
+    ended = max(episode.ended, episode.started)
+    return Notification(LEDGER_RESTORED, labels, restored, episode.started, ended)
+
+
+def ledger_due(
+    failing: tuple[datetime, str] | None,
+    episode: LedgerEpisode | None,
+    now: datetime,
+) -> LedgerEpisode | None:
+    """The episode as it stands now, from the ledger's health (`failing`: since when, why; None
+    when the last append worked) and the episode recorded in the cluster: a failure opens one
+    (unless one is open: once per episode, not per failed append), a success ends it."""
+    if failing is not None:
+        if episode is None or episode.ended is not None:
+            since, error = failing
+            return LedgerEpisode(started=min(since, now), error=error[:MAX_ANNOTATION])
+        return episode
+    if episode is not None and episode.ended is None:
+        return LedgerEpisode(episode.started, episode.error, ended=now)
+    return episode

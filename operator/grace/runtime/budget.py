@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from grace.api.mission import Mission
 from grace.govern.facts import is_active as holds_slot
+from grace.govern.model import PolicyData
 
 
 @dataclass
@@ -64,3 +65,31 @@ async def take(
         return slots.why_not(
             mission.metadata.uid, mission.metadata.namespace, max_cluster, max_namespace
         )
+
+
+class Budgets:
+    """The policy data in force (the ConfigMap's, or the defaults) and the slots it budgets:
+    one owner, so a reload and a slot taken never see two different budgets."""
+
+    def __init__(self) -> None:
+        self.data = PolicyData()
+        self.slots = Slots()
+
+    def apply(self, data: PolicyData) -> None:
+        self.data = data
+
+    async def take(
+        self, mission: Mission, list_missions: Callable[[], Iterable[Mission]]
+    ) -> str | None:
+        """Take a slot for `mission` under the budgets in force (None), or say why it waits."""
+        data = self.data
+        return await take(
+            self.slots,
+            mission,
+            data.max_concurrent_cluster,
+            data.max_concurrent_per_namespace,
+            list_missions,
+        )
+
+    def release(self, uid: str) -> None:
+        self.slots.release(uid)

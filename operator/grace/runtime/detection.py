@@ -18,9 +18,9 @@ from grace.api.duration import parse_duration
 from grace.api.healthnode import HealthNode, HealthNodeStatus, Mode, Phase, SignalState
 from grace.api.mission import Mission, MissionSpec, Trigger
 from grace.api.playbook import Playbook
-from grace.detect.graph import HealthGraph, node_of
 from grace.detect.sample import Error as QueryError
-from grace.detect.sharing import share_window, until_next_tick
+from grace.detect.sharing import share_age, until_next_tick
+from grace.learn.autonomy import AutonomyChange
 from grace.ledger import Subject
 from grace.propose.proposer import Proposal, incident_since, propose
 from grace.runtime import metrics
@@ -55,13 +55,14 @@ class NodeWatch:
 
     async def run(self, stopped: Any) -> None:
         key = (self.namespace, self.name)
-        self.rt.watches[key] = self
+        self.rt.watches.enter(self)
+        woken = False
         try:
             while not stopped and not self.deleted:
                 node = HealthNode.model_validate(dict(self.body))
                 started = time.monotonic()
                 try:
-                    await self.evaluate(node)
+                    await self.evaluate(node, fresh=woken)
                 except Exception as e:  # keep watching: one bad round must not end the daemon
                     if _not_found(e):
                         self.deleted = True
@@ -71,10 +72,10 @@ class NodeWatch:
                 interval = parse_duration(node.spec.interval)
                 # on the interval's grid: nodes with one interval ask together and share queries
                 await self.pause(stopped, until_next_tick(time.time(), interval))
+                woken = self.woken.is_set()
         finally:
-            if self.rt.watches.get(key) is self:
-                del self.rt.watches[key]
-            self.rt.graph.get(self.namespace, {}).pop(self.name, None)
+            self.rt.watches.leave(self)
+            self.rt.health.forget(self.namespace, self.name)
             self.rt.detector.forget(key)
             for signal in node_signals(self.body):
                 metrics.forget(metrics.SIGNAL_QUERY_ERRORS, self.namespace, self.name, signal)
@@ -105,31 +106,18 @@ class NodeWatch:
             return False
         return True
 
-    def graph(self, node: HealthNode) -> HealthGraph | None:
-        """This namespace's health graph as the loops last saw it (each node keeps its own entry).
-
-        None when no node of the namespace declares dependsOn (and this one has no root cause to
-        clear): building the graph every round would cost O(nodes) per node for nothing.
-        """
-        peers = self.rt.graph.setdefault(self.namespace, {})
-        peers[self.name] = node_of(node)
-        if not node.status.root_cause and not any(p.depends_on for p in peers.values()):
-            return None
-        return HealthGraph(list(peers.values()))
-
-    async def evaluate(self, node: HealthNode) -> None:
+    async def evaluate(self, node: HealthNode, fresh: bool = False) -> None:
+        """One round; `fresh` (the loop was woken): ask Prometheus, share no older answer."""
         now = utcnow()
-        share = share_window(parse_duration(node.spec.interval))
+        share = share_age(parse_duration(node.spec.interval), woken=fresh)
         samples = await asyncio.to_thread(
             self.rt.prometheus.sample, node.spec.signals, share, self.namespace
         )
-        status = self.rt.detector.evaluate(node, samples, now, self.graph(node))
+        status = self.rt.detector.evaluate(node, samples, now, self.rt.health.graph_for(node))
         status.incident_since = incident_since(node.status, status.phase, now)
         status = self.with_learning(node, status, now)
         await self.record_autonomy(node, now)
-        self.rt.graph[self.namespace][self.name] = node_of(
-            node.model_copy(update={"status": status})
-        )
+        self.rt.health.update(node.model_copy(update={"status": status}))
         for phase in Phase:
             metrics.NODE_PHASE.labels(self.namespace, self.name, phase.value).set(
                 1 if phase is status.phase else 0
@@ -189,7 +177,7 @@ class NodeWatch:
         candidates = node.spec.remediation.playbooks
         if not candidates:
             return status
-        learning = self.rt.learner.learning_status(
+        learning = self.rt.book.learner.learning_status(
             f"{self.namespace}/{self.name}",
             candidates,
             now,
@@ -203,30 +191,28 @@ class NodeWatch:
         remediation = node.spec.remediation
         if not remediation.playbooks:
             return
-        changes = self.rt.learner.autonomy_changes(
+        changes = self.rt.book.learner.autonomy_changes(
             f"{self.namespace}/{self.name}",
             remediation.playbooks,
             now,
             remediation.mode,
             remediation.autonomy_ceiling,
         )
-        for change in changes:
-            key = f"autonomy/{change.node}/{change.playbook}/{change.at.isoformat()}/{change.mode.value}"
-            if key in self.rt.autonomy_recorded:
-                continue
-            subject = Subject(
-                kind="HealthNode", namespace=self.namespace, name=self.name, uid=node.metadata.uid
-            )
-            await asyncio.to_thread(
-                self.rt.ledger.append, "autonomy.changed", subject, change.ledger_data(), key
-            )
-            self.rt.autonomy_recorded.add(key)
+        subject = Subject(
+            kind="HealthNode", namespace=self.namespace, name=self.name, uid=node.metadata.uid
+        )
+
+        async def announce(change: AutonomyChange) -> None:
             await asyncio.to_thread(
                 self.rt.kube.event,
                 dict(self.body),
                 change.event_reason,
                 f"{change.playbook}: {change.previous.value} -> {change.mode.value} ({change.reason})",
             )
+
+        await self.rt.book.record_autonomy(
+            self.rt.ledger, self.rt.ledger_health, subject, changes, announce
+        )
 
     async def maybe_propose(self, node: HealthNode, now: dt.datetime) -> None:
         if node.status.phase is Phase.HEALTHY and not _predicted(node):
@@ -250,12 +236,13 @@ class NodeWatch:
         remediation = node.spec.remediation
 
         def mode_of(playbook: str) -> Mode:
-            mode, _ = self.rt.learner.autonomy(
+            mode, _ = self.rt.book.learner.autonomy(
                 key, playbook, now, remediation.mode, remediation.autonomy_ceiling
             )
             return mode
 
-        decision = propose(node, playbooks, missions, self.rt.learner.choose, now, mode_of=mode_of)
+        learner = self.rt.book.learner
+        decision = propose(node, playbooks, missions, learner.choose, now, mode_of=mode_of)
         if not isinstance(decision, Proposal):
             metrics.SCHEDULER.labels(outcome="skip", reason=decision.reason).inc()
             return

@@ -18,7 +18,7 @@ from grace.govern.engines import UNAVAILABLE, unavailable
 from grace.govern.facts import counts, guard
 from grace.govern.inputs import build_policy_input, learning_for
 from grace.govern.model import LearningFacts
-from grace.runtime import budget, metrics
+from grace.runtime import metrics
 from grace.runtime.app import Runtime
 
 ENGINE_CONDITION = "PolicyEngineAvailable"
@@ -44,10 +44,10 @@ async def decide(
     name = playbook.metadata.name
     base = node.spec.remediation.mode
     ceiling = node.spec.remediation.autonomy_ceiling or base
-    mode, _why = rt.learner.autonomy(node_key, name, now, base, ceiling)
+    mode, _why = rt.book.learner.autonomy(node_key, name, now, base, ceiling)
     learning = learning_for(node, name)
-    if learning.confidence is None and rt.learner.outcomes(node_key, name):
-        learning = LearningFacts(confidence=rt.learner.confidence(node_key, name))
+    if learning.confidence is None and rt.book.learner.outcomes(node_key, name):
+        learning = LearningFacts(confidence=rt.book.learner.confidence(node_key, name))
     policy_input = build_policy_input(
         mission,
         playbook,
@@ -73,13 +73,8 @@ def engine_unavailable(decision: Decision) -> bool:
 
 async def take_slot(rt: Runtime, mission: Mission) -> bool:
     """Take a budget slot, or show why this Mission waits (and count the backoff)."""
-    data = rt.policy_data
-    why = await budget.take(
-        rt.slots,
-        mission,
-        data.max_concurrent_cluster,
-        data.max_concurrent_per_namespace,
-        lambda: [Mission.model_validate(m) for m in rt.kube.list("Mission", None)],
+    why = await rt.budgets.take(
+        mission, lambda: [Mission.model_validate(m) for m in rt.kube.list("Mission", None)]
     )
     if why is None:
         return True

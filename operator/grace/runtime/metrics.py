@@ -38,6 +38,12 @@ TIME_TO_RECOVERY = Histogram(
 POLICY_DECISIONS = Counter(
     "grace_policy_decisions_total", "Policy decisions by result and engine.", ["result", "engine"]
 )
+POLICY_DATA = Gauge(
+    "grace_policy_data_info",
+    "1 for the digest (grace.govern.policy.data_digest) of the policy data in force: the "
+    "ConfigMap's, or the defaults. Changes within seconds of an edit of the ConfigMap.",
+    ["digest"],
+)
 APPROVALS_PENDING = Gauge("grace_approvals_pending", "ApprovalRequests waiting for a human.")
 APPROVALS = Counter(
     "grace_approvals_total",

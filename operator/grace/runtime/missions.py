@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from grace.api.mission import TERMINAL_PHASES, ApprovalStatus, Decision, Mission
 from grace.run.effects import AskPolicy, Facts, Finish, OpenApproval, Outcome, Refuse
 from grace.run.machine import Transition, advance
 from grace.runtime import governing, leases, metrics, performing, recording, wrapup
+from grace.runtime.alarms import Alarm, StopFlag
 from grace.runtime.app import Runtime
 from grace.runtime.approvals import risk_of
 
@@ -38,7 +40,8 @@ class Round:
 
 
 class MissionRunner:
-    """One Mission's loop; `stopped` is kopf's daemon stop flag."""
+    """One Mission's loop; `stopped` is kopf's daemon stop flag (the operator stops), and the
+    Mission's alarm (runtime.alarms) cuts its sleeps short on an abort or a deletion."""
 
     def __init__(self, rt: Runtime, namespace: str, name: str) -> None:
         self.rt = rt
@@ -49,19 +52,29 @@ class MissionRunner:
         self.seen: Mission | None = None
         """The Mission as last read: what is known of it if it is deleted mid-run."""
 
-    async def run(self, stopped: Any) -> None:
+    async def run(self, stopped: StopFlag) -> None:
+        alarm = self.rt.alarms.register(self.namespace, self.name)
+        try:
+            await self.rounds(stopped, alarm)
+        finally:
+            self.rt.alarms.forget(self.namespace, self.name, alarm)
+
+    async def rounds(self, stopped: StopFlag, alarm: Alarm) -> None:
         answer: Outcome | None = None
         idle = False
         while not stopped:
             if idle:
-                await stopped.wait(self.rt.config.mission_tick)
+                await alarm.sleep(stopped, self.rt.config.mission_tick)
                 if stopped:
                     return
+            alarm.reset()  # only what happens after this read may cut the next sleep short
             round_ = await self.gather(dt.datetime.now(dt.UTC))
             if round_ is None:
                 return await wrapup.vanished(self.rt, self.seen)
             if round_.mission.status.phase in TERMINAL_PHASES:
                 return await wrapup.finish(self.rt, round_.mission)
+            alarm.health_node = round_.mission.spec.health_node
+            alarm.playbook = round_.mission.spec.playbook
             transition = advance(
                 round_.mission,
                 round_.playbook["spec"] if round_.playbook else None,
@@ -71,7 +84,7 @@ class MissionRunner:
             if not await self.record(round_, transition):
                 answer, idle = None, True
                 continue
-            answer, idle = await self.act(round_, transition, stopped)
+            answer, idle = await self.act(round_, transition, stopped, alarm)
 
     async def gather(self, now: dt.datetime) -> Round | None:
         kube = self.rt.kube
@@ -123,7 +136,7 @@ class MissionRunner:
         return recorded
 
     async def act(
-        self, round_: Round, transition: Transition, stopped: Any
+        self, round_: Round, transition: Transition, stopped: StopFlag, alarm: Alarm
     ) -> tuple[Outcome | None, bool]:
         """Perform the transition's effect: (the machine's answer, whether to wait a tick)."""
         effect, mission, now = transition.effect, round_.mission, round_.now
@@ -148,7 +161,8 @@ class MissionRunner:
                 metrics.SCHEDULER.labels(outcome="backoff", reason="target-busy").inc()
                 log.info("%s/%s waits: target lease held by %s", self.namespace, self.name, holder)
                 return None, True
-        return await performing.perform(self.rt, effect, round_.node, stopped), False
+        pause = functools.partial(alarm.sleep, stopped)
+        return await performing.perform(self.rt, effect, round_.node, pause), False
 
     async def ask_policy(self, round_: Round, transition: Transition) -> bool:
         """Ask the Governor; True when its answer may be recorded now."""

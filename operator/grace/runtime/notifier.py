@@ -10,6 +10,13 @@ shown by grace_notification_receiver_up = 0, while the others go on.
 Exactly-once: a notification is recorded in the object's status right after its receiver took
 it, by this loop alone (one writer of `notified`). A crash in between re-sends it after the
 restart: Alertmanager merges the repeat by its labels; a chat channel would show it twice.
+
+Autonomy changes (the ledger's `autonomy.changed` entries, kept by the runtime) and ledger
+episodes (a ledger that refuses entries) have no object of their own: their record is the
+`grace-notifications` ConfigMap in the operator's namespace (grace.notify.record), read and
+written once per round. That ConfigMap also carries each failing receiver's condition
+(`receiver.<name>: failing since ...`), and the start and end of a failure streak are
+Kubernetes Events on it (NotificationReceiverFailing / NotificationReceiverRecovered).
 """
 
 from __future__ import annotations
@@ -28,8 +35,12 @@ from grace.api.approval import ApprovalRequest
 from grace.api.mission import Mission
 from grace.notify import DeliveryError, Notification, approval_notifications, mission_notifications
 from grace.notify.channels import EVENTS
+from grace.notify.events import ledger_due
+from grace.notify.record import news_due
 from grace.runtime import metrics
 from grace.runtime.app import Runtime
+from grace.runtime.newsrecord import NewsRecordStore
+from grace.runtime.newsrecord import Stored as News
 
 log = logging.getLogger("grace.notify")
 MAX_PER_ROUND = 100
@@ -111,6 +122,7 @@ class Notifier:
         self.receivers = list(receivers)
         self.interval = interval
         self.backoff = {r.name: Backoff(interval, max_backoff) for r in self.receivers}
+        self.news = NewsRecordStore(rt.kube.core, rt.config.operator_namespace)
 
     async def run(self) -> None:
         while True:
@@ -123,34 +135,85 @@ class Notifier:
             await asyncio.sleep(self.interval)
 
     async def round(self, now: dt.datetime) -> None:
-        """Gather; for each receiver not pausing, deliver what it owes; record once per object."""
+        """Gather; for each receiver not pausing, deliver what it owes; record once per object
+        (and once in the news record)."""
         objects = await self.gather()
+        news = await self.read_news(now)
         for receiver in self.receivers:
             if time.monotonic() < self.backoff[receiver.name].retry_at:
                 continue
-            await self.serve(receiver, objects, now)
+            await self.serve(receiver, objects, news, now)
         for obj in objects:
             if obj.added:
                 await self.record(obj)
+        if news is not None:
+            news.record.close_episode(r.name for r in self.receivers)
+            news.record.prune(now)
+            try:
+                await asyncio.to_thread(self.news.write, news)
+            except Exception as e:  # the next round reads it again (and may send again)
+                log.warning("notifications: recording in %s failed: %s", self.news.name, e)
 
-    async def serve(self, receiver: Receiver, objects: list[Stored], now: dt.datetime) -> None:
+    async def read_news(self, now: dt.datetime) -> News | None:
+        """The news record, its ledger episode brought up to date; None when unreadable."""
+        try:
+            news = await asyncio.to_thread(self.news.read)
+        except Exception as e:
+            log.warning("notifications: cannot read %s: %s", self.news.name, e)
+            return None
+        record = news.record
+        record.episode = ledger_due(self.rt.ledger_health.failing, record.episode, now)
+        return news
+
+    async def serve(
+        self, receiver: Receiver, objects: list[Stored], news: News | None, now: dt.datetime
+    ) -> None:
         backoff = self.backoff[receiver.name]
         owed = [(obj, due) for obj in objects if (due := obj.owed(receiver, now))][:MAX_PER_ROUND]
+        headlines = (
+            news_due(news.record, self.rt.book.news(), receiver.name, receiver.wants, now)
+            if news is not None
+            else []
+        )
         try:
             for obj, due in owed:
                 await asyncio.to_thread(receiver.deliver, due)
                 obj.added += [receiver.record_key(n.key) for n in due]
                 for n in due:
                     metrics.NOTIFICATIONS.labels(receiver.name, n.key).inc()
+            for record_id, n in headlines:
+                assert news is not None
+                await asyncio.to_thread(receiver.deliver, [n])
+                news.record.tell(record_id, n.key, receiver.name, now)
+                metrics.NOTIFICATIONS.labels(receiver.name, n.key).inc()
         except DeliveryError as e:
             metrics.NOTIFICATION_FAILURES.labels(receiver.name).inc()
             metrics.NOTIFICATION_RECEIVER_UP.labels(receiver.name).set(0)
             if backoff.failed():
                 log.warning("notifications: %s (retrying with backoff)", e)
+                await self.show_receiver(news, receiver.name, f"failing since {now:%FT%TZ}: {e}")
             return
         metrics.NOTIFICATION_RECEIVER_UP.labels(receiver.name).set(1)
-        if backoff.succeeded():
+        if backoff.succeeded() or (news is not None and receiver.name in news.record.receivers):
             log.info("notifications: %s delivers again", receiver.name)
+            await self.show_receiver(news, receiver.name, None)
+
+    async def show_receiver(self, news: News | None, name: str, failing: str | None) -> None:
+        """A receiver's condition in the news record, and an Event when it changes."""
+        if news is None or (failing is not None and name in news.record.receivers):
+            return  # a streak a replica before this one already told keeps its start
+        if failing is None:
+            news.record.receivers.pop(name, None)
+        else:
+            news.record.receivers[name] = failing[:1024]
+        if news.body is not None:
+            reason = "NotificationReceiverFailing" if failing else "NotificationReceiverRecovered"
+            message = (
+                f"receiver {name}: {failing}" if failing else f"receiver {name} delivers again"
+            )
+            await asyncio.to_thread(
+                self.rt.kube.event, news.body, reason, message, "Warning" if failing else "Normal"
+            )
 
     async def gather(self) -> list[Stored]:
         out: list[Stored] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from grace.api.healthnode import HealthNode
@@ -50,10 +51,16 @@ async def sample(
     return {name: reading(s) for name, s in got.items()}
 
 
+Pause = Callable[[float], Awaitable[bool]]
+"""Sleep so many seconds; False when cut short (an abort, a deletion, the operator stopping)."""
+
+
 async def perform(
-    rt: Runtime, effect: Any, node_raw: dict[str, Any] | None, stopped: Any
-) -> Outcome:
-    """Do `effect` once and return the machine's answer (each effect is idempotent)."""
+    rt: Runtime, effect: Any, node_raw: dict[str, Any] | None, pause: Pause
+) -> Outcome | None:
+    """Do `effect` once and return the machine's answer (each effect is idempotent); None when
+    the delay before it was cut short: the runner reads the world again and the machine
+    decides anew (an aborted Mission must not run the step it was waiting to run)."""
     ex = rt.executor
     if isinstance(effect, Inspect):
         return Inspected(await asyncio.to_thread(ex.read, effect.target, effect.namespace))
@@ -71,13 +78,13 @@ async def perform(
         except ActionRefusedError as e:
             return Prepared(effect.index, error=str(e))
     if isinstance(effect, ExecuteStep):
-        if effect.delay > 0:
-            await stopped.wait(effect.delay)
+        if effect.delay > 0 and not await pause(effect.delay):
+            return None
         result = await asyncio.to_thread(ex.execute, effect.intent, effect.target, effect.namespace)
         return Executed(effect.index, result)
     if isinstance(effect, SampleMetrics):
-        if effect.delay > 0:
-            await stopped.wait(effect.delay)
+        if effect.delay > 0 and not await pause(effect.delay):
+            return None
         return Sampled(await sample(rt, node_raw, effect.signals))
     if isinstance(effect, Restore):
         try:

@@ -7,6 +7,8 @@ import logging
 
 from grace.govern.configmap import PolicyDataError, PolicyDataReloader, read_policy_configmap
 from grace.govern.engines import PolicyEngineError
+from grace.govern.policy import data_digest
+from grace.runtime import metrics
 from grace.runtime.app import Runtime
 
 log = logging.getLogger("grace.policy")
@@ -19,7 +21,8 @@ class PolicyDataWatch:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.reloader = PolicyDataReloader(rt.governor)
-        self.source: str | None = None
+        self.source: tuple[str, str] | None = None
+        """Where the data in force came from, and its digest: said once per change."""
 
     async def load(self) -> None:
         cfg = self.rt.config
@@ -30,10 +33,14 @@ class PolicyDataWatch:
                 cfg.operator_namespace,
                 cfg.policy_configmap,
             )
-            self.rt.policy_data = self.reloader.apply(data)
+            applied = self.reloader.apply(data)
+            self.rt.budgets.apply(applied)
             source = "defaults" if data is None else "ConfigMap"
-            if source != self.source:
-                self.source = source
+            digest = data_digest(applied)
+            if (source, digest) != self.source:
+                self.source = source, digest
+                metrics.POLICY_DATA.clear()
+                metrics.POLICY_DATA.labels(digest).set(1)
                 where = f"{cfg.operator_namespace}/{cfg.policy_configmap}"
                 log.info(
                     "policy data from %s: %s",

@@ -51,6 +51,7 @@ async def journal_entries(rt: Runtime, mission: Mission, status: MissionStatus) 
     # once share one group commit (one fsync, or one ConfigMap update) instead of queueing.
     for ev in journal.events(mission, mission.status, status):
         entry = await asyncio.to_thread(rt.ledger.append, ev.type, subject, ev.data, ev.key)
+        rt.ledger_health.recorded()
         if entry.seq not in known:
             known.add(entry.seq)
             refs.append(LedgerRef(seq=entry.seq, type=entry.type, hash=entry.entry_hash()))
@@ -72,6 +73,7 @@ async def record(
     try:
         refs = await journal_entries(rt, mission, status)
     except Exception as e:  # fail closed: nothing acts without its ledger record
+        rt.ledger_health.failed(e, now)
         await ledger_down(rt, raw, node_raw, mission, e, now)
         return False
     if ledger_was_down(mission):

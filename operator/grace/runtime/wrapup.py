@@ -32,7 +32,7 @@ async def release_target(rt: Runtime, mission: Mission) -> None:
             target["name"],
             mission.metadata.name,
         )
-    rt.slots.release(mission.metadata.uid)
+    rt.budgets.release(mission.metadata.uid)
 
 
 async def mark_node(
@@ -58,9 +58,8 @@ async def finish(rt: Runtime, mission: Mission) -> None:
     """Idempotent wrap-up of a terminal Mission: lease, node status, learning, metrics."""
     await release_target(rt, mission)
     await mark_node(rt, mission, active=None, last=mission.metadata.name)
-    if mission.metadata.uid in rt.learned:
+    if not rt.book.first_pass(mission.metadata.uid):
         return
-    rt.learned.add(mission.metadata.uid)
     phase = mission.status.phase
     metrics.MISSIONS.labels(phase=phase.value).inc()
     outcome = mission.status.verification.outcome if mission.status.verification else None
@@ -68,7 +67,7 @@ async def finish(rt: Runtime, mission: Mission) -> None:
     failed = phase in (MissionPhase.FAILED, MissionPhase.ROLLED_BACK, MissionPhase.TIMED_OUT)
     finished = mission.status.finished_at or dt.datetime.now(dt.UTC)
     if verified or failed:
-        rt.learner.record(
+        rt.book.learn(
             Outcome(
                 node=f"{mission.metadata.namespace}/{mission.spec.health_node}",
                 playbook=mission.spec.playbook,
@@ -114,7 +113,9 @@ async def vanished(rt: Runtime, seen: Mission | None) -> None:
         await asyncio.to_thread(
             rt.ledger.append, "mission.deleted", subject, data, f"{meta.uid}/deleted"
         )
+        rt.ledger_health.recorded()
     except Exception as e:
+        rt.ledger_health.failed(e)
         metrics.LEDGER_APPEND_FAILURES.inc()
         log.error("%s/%s: cannot record the deletion: %s", meta.namespace, meta.name, e)
     log.warning("%s/%s: %s", meta.namespace, meta.name, message)

@@ -20,7 +20,7 @@ import yaml
 from kubernetes import client
 
 from grace.ledger.configmapstore import LEDGER_LABEL, WITNESS_LABEL
-from grace.localcluster.opa import OpaServer
+from grace_lab.localcluster.opa import OpaServer
 from tests.conftest import ClusterUnderTest
 from tests.e2e.conftest import exporter, prometheus, shop  # noqa: F401  (fixtures reused as they are)
 from tests.support.stack import OperatorProcess, ensure_policy_configmap

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from grace.localcluster.processes import free_port
-from grace.localcluster.prometheus import PrometheusServer
+from grace_lab.localcluster.processes import free_port
+from grace_lab.localcluster.prometheus import PrometheusServer
 from tests.unit.chart.chart import dashboard
 
 JOB = "grace-metrics"

@@ -7,14 +7,14 @@ from collections.abc import Iterator
 import pytest
 
 from grace.govern import default_policy_dir
-from grace.localcluster.opa import OpaServer, opa_binary
+from grace_lab.localcluster.opa import OpaServer, opa_binary
 
 
 @pytest.fixture(scope="module")
 def opa_server() -> Iterator[OpaServer]:
     if not opa_binary().exists():
         pytest.fail(
-            f"no OPA binary at {opa_binary()}: build it with `python -m grace.localcluster.binaries`"
+            f"no OPA binary at {opa_binary()}: build it with `python -m grace_lab.localcluster.binaries`"
         )
     server = OpaServer(default_policy_dir())
     with server:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from grace.govern import EmbeddedEngine, OpaServerEngine, PolicyData
-from grace.localcluster.opa import OpaServer
+from grace_lab.localcluster.opa import OpaServer
 from tests.unit.govern.corpus import CASES, Case
 
 

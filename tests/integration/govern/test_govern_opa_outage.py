@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from grace.govern import UNAVAILABLE, Governor, OpaServerEngine, PolicyData, PolicyDataReloader
-from grace.localcluster.opa import OpaServer
+from grace_lab.localcluster.opa import OpaServer
 from tests.unit.govern.corpus import CASES
 
 ALLOWED = next(c for c in CASES if c.name == "medium-risk-high-criticality-confident-runs-alone")

@@ -6,7 +6,7 @@ import json
 import subprocess
 
 from grace.govern import default_policy_dir
-from grace.localcluster.opa import opa_binary
+from grace_lab.localcluster.opa import opa_binary
 
 
 def opa(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import pytest
 
 from grace.ledger import (
+    Checkpoint,
     ConfigMapStore,
     ConfigMapWitness,
     EntryType,
@@ -32,8 +33,13 @@ class CountingStore(ConfigMapStore):
 
     lost_races = 0
 
-    def append_batch(self, entries: Sequence[LedgerEntry], expected: Head) -> int:
-        stored = super().append_batch(entries, expected)
+    def append_batch(
+        self,
+        entries: Sequence[LedgerEntry],
+        expected: Head,
+        checkpoint: Checkpoint | None = None,
+    ) -> int:
+        stored = super().append_batch(entries, expected, checkpoint)
         self.lost_races += not stored
         return stored
 

@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from grace.runtime import metrics
-from grace.runtime.app import check_witness
+from grace.runtime.preflight import check_witness
 
 
 def gauge(namespace: str) -> float:

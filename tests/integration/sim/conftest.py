@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from grace.localcluster.prometheus import PrometheusServer
-from grace.sim import ShopExporter
+from grace_lab.localcluster.prometheus import PrometheusServer
+from grace_lab.sim import ShopExporter
 from tests.integration.sim.shop import Shop
 from tests.support.shop import running_shop
 

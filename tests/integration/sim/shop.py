@@ -8,8 +8,8 @@ from typing import Any
 
 from kubernetes import client
 
-from grace.localcluster.prometheus import PrometheusServer
-from grace.sim import ShopExporter
+from grace_lab.localcluster.prometheus import PrometheusServer
+from grace_lab.sim import ShopExporter
 from tests.support.kube import load_docs, wait_for
 from tests.support.shop import SHOP
 

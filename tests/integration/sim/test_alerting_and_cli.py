@@ -15,9 +15,9 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from grace.localcluster.processes import free_port
-from grace.localcluster.prometheus import AlertmanagerServer
-from grace.sim import AlertWebhook
+from grace_lab.localcluster.processes import free_port
+from grace_lab.localcluster.prometheus import AlertmanagerServer
+from grace_lab.sim import AlertWebhook
 from tests.conftest import REPO, ClusterUnderTest
 from tests.integration.sim.shop import Shop
 from tests.support.kube import wait_for
@@ -59,11 +59,14 @@ def test_an_alert_fires_and_resolves_through_alertmanager(shop: Shop) -> None:
 
 def test_the_simulator_runs_as_a_command(cluster: ClusterUnderTest, shop: Shop) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'operator'}{os.pathsep}{REPO}"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(map(str, [REPO / "operator", REPO / "lab", REPO])),
+    }
     command = [
         sys.executable,
         "-m",
-        "grace.sim",
+        "grace_lab.sim",
         "--kubeconfig",
         cluster.kubeconfig,
         "--context",

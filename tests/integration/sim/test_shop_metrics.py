@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from grace.localcluster.prometheus import PrometheusUnavailableError
+from grace_lab.localcluster.prometheus import PrometheusUnavailableError
 from tests.integration.sim.shop import Shop, eventually
 
 GOOD = "registry.example/shop/checkout:1.4.2"

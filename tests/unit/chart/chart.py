@@ -29,7 +29,7 @@ WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollectio
 @functools.cache
 def helm() -> str:
     """The Helm the project builds from its Go module (cached in ~/.cache/grace)."""
-    from grace.localcluster.binaries import ensure_binaries
+    from grace_lab.localcluster.binaries import ensure_binaries
 
     return str(ensure_binaries(verbose=False).helm)
 

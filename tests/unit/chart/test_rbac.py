@@ -42,6 +42,7 @@ def _targets(scope: str) -> list[tuple[str, str, str]]:
 def _self_and_ledger(ns: str = NS) -> list[tuple[str, str, str]]:
     return [
         (ns, "core/configmaps:grace-policy", "get"),
+        (ns, "core/configmaps:grace-notifications", "get patch"),
         (ns, "coordination.k8s.io/leases", "get create update delete"),
         (ns, "core/configmaps", "get list watch create update"),
         (f"{ns}-witness", "core/configmaps", "get list watch create"),
@@ -100,7 +101,12 @@ def test_without_cordon_no_node_is_reachable() -> None:
 def test_file_ledger_drops_the_ledger_configmap_roles() -> None:
     actual = _grants({"ledger": {"backend": "file"}, "replicaCount": 1})
     configmaps = {g for g in actual if g.resource == "configmaps"}
-    assert configmaps == table([(NS, "core/configmaps:grace-policy", "get")])
+    assert configmaps == table(
+        [
+            (NS, "core/configmaps:grace-policy", "get"),
+            (NS, "core/configmaps:grace-notifications", "get patch"),
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -157,6 +163,8 @@ def _write_allowed(g: Grant) -> bool:
         ("autoscaling", "horizontalpodautoscalers"): {"patch"},
     }
     if (g.group, g.resource) == ("", "configmaps"):
+        if g.name == "grace-notifications":  # the notification record, in place
+            return g.scope != "cluster" and g.verb == "patch"
         # the ledger's segments and witnessed checkpoints: namespaced, never cluster-wide
         return g.scope != "cluster" and g.verb in ("create", "update")
     return g.verb in allowed.get((g.group, g.resource), set())

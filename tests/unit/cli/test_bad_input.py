@@ -19,7 +19,7 @@ import pytest
 
 from grace.cli.main import main
 from grace.ledger.keys import Signer
-from grace.localcluster.processes import free_port
+from grace_lab.localcluster.processes import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 USAGE, FAILURE = 2, 1

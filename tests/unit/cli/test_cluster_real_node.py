@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from grace.cli.main import main
-from grace.localcluster import node
+from grace_lab.localcluster import node
 
 
 def test_not_root_is_one_clear_line(

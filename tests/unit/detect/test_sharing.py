@@ -15,6 +15,7 @@ from grace.detect.sharing import (
     normalized,
     requests_per_round,
     reusable,
+    share_age,
     share_window,
     until_next_tick,
 )
@@ -34,6 +35,16 @@ def test_the_window_is_half_an_interval_and_never_long() -> None:
     assert share_window(1.0) == 0.5
     assert share_window(15.0) == 7.5
     assert share_window(300.0) == 10.0
+
+
+def test_a_woken_evaluation_shares_no_answer() -> None:
+    """A webhook wakes a node because its alert changed: its own answer from the last tick,
+    seconds old, is what the news made stale."""
+    assert share_age(15.0, woken=False) == share_window(15.0)
+    assert share_age(15.0, woken=True) == 0.0
+    fetched = Fetched(Value(0.0), asked_at=100.0)
+    assert reusable(fetched, 104.0, share_age(15.0, woken=False))
+    assert not reusable(fetched, 104.0, share_age(15.0, woken=True))
 
 
 def test_loops_meet_on_the_grid_of_their_interval() -> None:

@@ -180,7 +180,7 @@ def test_samples_are_real_objects_of_the_crd(kind: str) -> None:
 
 
 def _kubectl() -> str:
-    from grace.localcluster.binaries import ensure_binaries
+    from grace_lab.localcluster.binaries import ensure_binaries
 
     return str(ensure_binaries(verbose=False).kubectl)
 

@@ -125,3 +125,14 @@ def test_a_bad_configmap_keeps_the_last_good_data() -> None:
     assert governor.decide(ALLOWED.input).reasons == [
         "blast radius: the cluster already has 0 active Missions, the limit is 0"
     ]
+
+
+def test_the_data_digest_names_the_content_in_force_not_its_spelling() -> None:
+    from grace.govern.policy import data_digest
+
+    open_ = policy_data_from_configmap({"protectedNamespaces": "[kube-system]"})
+    respelled = policy_data_from_configmap({"protectedNamespaces": "[ kube-system ]"})
+    shop = policy_data_from_configmap({"protectedNamespaces": "[kube-system, shop]"})
+    assert data_digest(open_) == data_digest(respelled)
+    assert data_digest(open_) != data_digest(shop)
+    assert data_digest(PolicyData()).startswith("sha256:")

@@ -19,7 +19,7 @@ from grace.govern import (
     PolicyInput,
     make_engine,
 )
-from grace.localcluster.opa import free_port
+from grace_lab.localcluster.opa import free_port
 from tests.unit.govern.corpus import CASES
 
 ALLOWED = next(c for c in CASES if c.name == "medium-risk-high-criticality-confident-runs-alone")

@@ -19,6 +19,17 @@ def test_daemons_are_registered_without_finalizers() -> None:
     assert activities == {"configure", "start_alert_receiver", "start_notifier", "stop_background"}
 
 
+def test_aborts_and_deletions_reach_the_mission_alarms() -> None:
+    registry = register(kopf.OperatorRegistry())
+
+    watching = {h.id: h.selector.any_name for h in registry._watching.get_all_handlers()}
+    assert watching == {
+        "node_deleted": "healthnodes",
+        "mission_interrupted": "missions",
+        "playbook_deleted": "playbooks",
+    }
+
+
 def test_importing_the_handlers_registers_nothing() -> None:
     assert not any(
         h.id in ("watch_health", "run_mission")

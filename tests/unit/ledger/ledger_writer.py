@@ -2,10 +2,10 @@
 
 Run by the crash and concurrency tests: `python ledger_writer.py FILE KEYFILE PREFIX COUNT
 [--witness FILE] [--checkpoint-every N] [--half-write-at I] [--start-when FILE] [--threads N]
-[--half-write-batch]` with `operator` on PYTHONPATH. It prints `<i> <seq>` after each append
-returns (committed), `WRITE <n>` for each write of n entries (with --threads), and `HALF` when
-`--half-write-at` or `--half-write-batch` made it write half a line and stop, so the parent can
-kill -9 it exactly there.
+[--half-write-batch] [--half-write-checkpoint]` with `operator` on PYTHONPATH. It prints
+`<i> <seq>` after each append returns (committed), `WRITE <n>` for each write of n entries (with
+--threads), and `HALF` when `--half-write-at`, `--half-write-batch` or `--half-write-checkpoint`
+made it write half a line and stop, so the parent can kill -9 it exactly there.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ def main() -> None:
         action="store_true",
         help="stop halfway through the first write that holds several entries (a group commit)",
     )
+    parser.add_argument(
+        "--half-write-checkpoint",
+        action="store_true",
+        help="stop halfway through the first write of entries that carries their checkpoint",
+    )
     args = parser.parse_args()
 
     witnesses = [FileWitness(args.witness)] if args.witness else []
@@ -44,6 +49,9 @@ def main() -> None:
         "grace.dev/ledger/test",
         checkpoint_every=args.checkpoint_every,
         witnesses=witnesses,
+        # two of these race for one file on purpose, on a machine that may be busy: what is
+        # tested is that nothing acknowledged is lost, not how soon one of them gives up
+        max_attempts=10_000,
     )
     ledger.refresh()
     if args.start_when:
@@ -60,7 +68,10 @@ def main() -> None:
     def write(fd: int, data: Any) -> int:
         whole = bytes(data)
         entries = whole.count(b'{"entry":')
-        if args.half_write_batch and entries >= 2:
+        carries_checkpoint = entries and b'{"checkpoint":' in whole
+        if (args.half_write_batch and entries >= 2) or (
+            args.half_write_checkpoint and carries_checkpoint
+        ):
             last = whole.rfind(b"\n", 0, len(whole) - 1) + 1  # the batch's last record
             written = real_write(fd, whole[: last + (len(whole) - last) // 2])
             say(f"HALF {entries}")
@@ -70,7 +81,7 @@ def main() -> None:
             say(f"WRITE {entries}")
         return real_write(fd, whole)
 
-    if args.threads > 1 or args.half_write_batch:
+    if args.threads > 1 or args.half_write_batch or args.half_write_checkpoint:
         os.write = write
 
     def run(first: int) -> None:

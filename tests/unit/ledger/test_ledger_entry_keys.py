@@ -6,18 +6,21 @@ import base64
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import JsonValue
+from pydantic import JsonValue, ValidationError
 
 from grace.ledger import (
+    EntryType,
     Keyring,
     Ledger,
     MemoryStore,
     Signer,
+    Subject,
     canonical_json,
     next_entry,
     secret_manifest,
@@ -80,6 +83,73 @@ def test_entries_refuse_data_without_a_canonical_form(signer: Signer) -> None:
         make_entry(signer, {"score": float("nan")})
     with pytest.raises(EntryTooLargeError):
         make_entry(signer, {"blob": "x" * 70_000})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"nested": {"z": [1, 2.5, "ü"], "a": {}}, "n": None, "t": True, "f": False},
+        {"quote": 'say "hi"\\', "ctl": "\t\n\x00\x1f", "emoji": "\U0001f600", "big": 10**30},
+        {"b": -0.0, "a": 1e-300, "key_id": "x", "signature": "y", "subject": {"kind": "z"}},
+        {"type": EntryType.MISSION_FINISHED},  # a str subclass is stored as the plain str
+    ],
+)
+def test_a_built_entry_is_the_entry_a_reader_validates(
+    signer: Signer, data: dict[str, JsonValue]
+) -> None:
+    """next_entry assembles the canonical bytes itself and skips re-validation: the entry must
+    equal what the strict reader makes of its own line, byte for byte and field for field."""
+    subject = Subject(kind="Mission", namespace="ns-é", name='odd "name"', uid="u\\1")
+    entry = next_entry(
+        Head(3, "ab" * 32),
+        type="x-y.z_Q",
+        subject=subject,
+        data=data,
+        idempotency_key='k "é" \\ /',
+        time="2026-01-01T00:00:00Z",
+        signer=signer,
+    )
+    validated = LedgerEntry.model_validate(entry.model_dump())
+    assert entry == validated and entry.model_dump() == validated.model_dump()
+    assert all(type(value) is not EntryType for value in entry.data.values())
+    assert entry.canonical() == canonical_json(validated.model_dump(mode="json"))
+    assert entry.signed_bytes() == canonical_json(validated.model_dump(exclude={"signature"}))
+    assert parse_record(entry_line(entry).rstrip(b"\n")) == entry
+    assert Keyring([signer.public_key]).verify(signer.key_id, entry.signed_bytes(), entry.signature)
+    with pytest.raises(ValidationError):  # frozen like a validated entry
+        entry.seq = 4  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("change", "value"),
+    [
+        ("data", {"t": (1, 2)}),  # a tuple reads back as a list
+        ("data", {"x": {1: "int key"}}),  # an int key reads back as a str
+        ("data", {2: "top-level int key"}),
+        ("data", {"s": {1, 2}}),  # no JSON form
+        ("data", {"b": b"bytes"}),
+        ("data", {"inf": float("inf")}),
+        ("data", {"surrogate": "\ud800"}),  # no UTF-8 form
+        ("type", "Step.Finished"),
+        ("type", "nodot"),
+        ("idempotency_key", ""),
+        ("idempotency_key", "k" * 513),
+        ("time", "2026-01-01 00:00:00"),
+    ],
+)
+def test_next_entry_refuses_what_a_reader_would_not_read_back(
+    signer: Signer, change: str, value: object
+) -> None:
+    fields: dict[str, Any] = {
+        "type": "step.finished",
+        "data": {"replicas": 3},
+        "idempotency_key": "m1/step/0",
+        "time": "2026-01-01T00:00:00Z",
+    }
+    fields[change] = value
+    with pytest.raises(ValueError):
+        next_entry(Head(), subject=mission("m1"), signer=signer, **fields)
 
 
 def test_a_record_line_round_trips_exactly(signer: Signer) -> None:

@@ -187,7 +187,11 @@ def read_until_half(child: subprocess.Popen[str]) -> dict[str, int]:
 
 
 def assert_recovered(
-    path: Path, signer: Signer, acknowledged: dict[str, int], witness: Path | None = None
+    path: Path,
+    signer: Signer,
+    acknowledged: dict[str, int],
+    witness: Path | None = None,
+    prefixes: tuple[str, ...] = ("w",),
 ) -> None:
     """Verify is clean, every acknowledged entry is there, and a restart duplicates nothing."""
     report = report_for(path, signer, witness)
@@ -201,26 +205,31 @@ def assert_recovered(
 
     # the restarted operator replays the same events: all of them are found, none duplicated
     count = max(int(k.split("-")[1]) for k in acknowledged) + 3
+    replayed = {f"{prefix}-{i}" for prefix in prefixes for i in range(count)}
     with FileStore(path) as store:
         ledger = Ledger(store, signer, ORIGIN, witnesses=[FileWitness(witness)] if witness else [])
-        for i in range(count):
-            subject = mission(f"w-m{i // 5}")
-            entry = ledger.append("step.finished", subject, {"i": i}, f"w-{i}")
-            if f"w-{i}" in acknowledged:
-                assert entry.seq == acknowledged[f"w-{i}"]
+        for prefix in prefixes:
+            for i in range(count):
+                subject = mission(f"{prefix}-m{i // 5}")
+                key = f"{prefix}-{i}"
+                entry = ledger.append("step.finished", subject, {"i": i}, key)
+                if key in acknowledged:
+                    assert entry.seq == acknowledged[key]
     final = report_for(path, signer, witness)
     assert final.ok, final.summary()
     # durable but unacknowledged entries (other threads ran ahead) stay, replays add none
-    assert final.checked == len(set(stored) | {f"w-{i}" for i in range(count)})
+    assert final.checked == len(set(stored) | replayed)
 
 
-def read_acks(lines: list[str], acknowledged: dict[str, int], writes: list[int]) -> None:
+def read_acks(
+    lines: list[str], acknowledged: dict[str, int], writes: list[int], prefix: str = "w"
+) -> None:
     for line in lines:
         word, _, rest = line.partition(" ")
         if word == "WRITE":
             writes.append(int(rest))
-        elif word != "HALF":
-            acknowledged[f"w-{word}"] = int(rest)
+        elif word not in ("HALF", "READY"):
+            acknowledged[f"{prefix}-{word}"] = int(rest)
 
 
 def test_kill_9_during_group_commits_loses_nothing_acknowledged(
@@ -260,3 +269,62 @@ def test_kill_9_in_the_middle_of_a_group_commit_write(
     assert batch >= 2
     assert not path.read_bytes().endswith(b"\n")  # really torn, in the middle of the batch
     assert_recovered(path, signer, acknowledged)
+
+
+def test_kill_9_of_two_group_committing_processes_loses_nothing_acknowledged(
+    tmp_path: Path, signer: Signer, key_file: Path
+) -> None:
+    """Two replicas, each with four threads appending at once (group commits racing for the
+    file lock, checkpoints in the same writes as their entries), killed at different moments."""
+    path, witness = tmp_path / "ledger.jsonl", tmp_path / "witness" / "cp.jsonl"
+    go = tmp_path / "go"
+    extra = ("--witness", str(witness), "--checkpoint-every", "5", "--threads", "4")
+    children = {
+        name: writer(path, key_file, name, 100_000, *extra, "--start-when", str(go))
+        for name in ("a", "b")
+    }
+    for child in children.values():
+        assert child.stdout is not None and child.stdout.readline().strip() == "READY"
+    go.touch()
+    acknowledged: dict[str, int] = {}
+    writes: list[int] = []
+    for name, child in children.items():  # a is killed first, b goes on alone for a while
+        assert child.stdout is not None
+        own: dict[str, int] = {}
+        while len(own) < 120:
+            read_acks([child.stdout.readline().strip()], own, writes, prefix=name)
+        os.kill(child.pid, signal.SIGKILL)
+        read_acks(child.stdout.read().splitlines(), own, writes, prefix=name)  # acked in time
+        child.wait(timeout=10)
+        acknowledged |= own
+    assert max(writes) >= 2  # appends really were grouped
+    entries = parse_lines(path.read_bytes()).entries
+    owners = [e.idempotency_key[0] for e in entries]
+    assert sum(1 for x, y in itertools.pairwise(owners) if x != y) >= 1  # they really raced
+    assert_recovered(path, signer, acknowledged, witness, prefixes=("a", "b"))
+
+
+def test_kill_9_in_the_middle_of_a_write_that_carries_its_checkpoint(
+    tmp_path: Path, signer: Signer, key_file: Path
+) -> None:
+    """A checkpoint due after a batch goes in the batch's own write: torn there, the entries
+    before it are complete but were never acknowledged, and the half checkpoint is cut."""
+    path, witness = tmp_path / "ledger.jsonl", tmp_path / "witness" / "cp.jsonl"
+    extra = ("--witness", str(witness), "--checkpoint-every", "6", "--threads", "3")
+    child = writer(path, key_file, "w", 10_000, *extra, "--half-write-checkpoint")
+    assert child.stdout is not None
+    acknowledged: dict[str, int] = {}
+    for line in child.stdout:
+        if line.startswith("HALF"):
+            break
+        read_acks([line.strip()], acknowledged, [])
+    else:
+        raise AssertionError("the writer never wrote a checkpoint with its entries")
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    data = path.read_bytes()
+    torn = data[data.rfind(b"\n") + 1 :]
+    assert torn.startswith(b'{"checkpoint":')  # really torn inside the checkpoint
+    entries = parse_lines(data).entries
+    assert len(entries) > len(acknowledged)  # the write's entries: durable, never acknowledged
+    assert_recovered(path, signer, acknowledged, witness)

@@ -135,6 +135,21 @@ def test_roots_match_the_definition_for_every_size_up_to_64() -> None:
         assert accumulator.size == size
 
 
+@pytest.mark.parametrize("size", [0, 1, 5, 8, 13])
+def test_a_root_looked_ahead_is_exact_and_leaves_no_trace(size: int) -> None:
+    """A checkpoint is signed before its entries are stored; if they never are (another writer
+    won the race), other leaves take their place and every root must still be right."""
+    tree = MerkleTree(LEAVES[:size])
+    tree.root()  # a memo of the current tree, as the Ledger has one
+    others = [flip(leaf) for leaf in LEAVES[size : size + 7]]
+    assert tree.root_after(others) == MerkleTree([*LEAVES[:size], *others]).root()
+    assert len(tree) == size and tree.root() == mth(DATA[:size])
+    for leaf in LEAVES[size : size + 7]:  # the leaves that were stored instead
+        tree.append(leaf)
+    for end in range(size, size + 8):
+        assert tree.root(end) == mth(DATA[:end])
+
+
 def test_every_inclusion_proof_up_to_64_matches_and_verifies() -> None:
     for size in range(1, 65):
         root = mth(DATA[:size])

@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from grace.ledger import Keyring, Signer, VerifyReport, canonical_json, parse_lines, verify_log
+from grace.ledger import (
+    Checkpoint,
+    Keyring,
+    Signer,
+    VerifyReport,
+    canonical_json,
+    parse_lines,
+    verify_log,
+)
 from grace.ledger.configmapstore import SegmentPolicy, parse_segments
 from grace.ledger.entry import LedgerEntry
 from tests.unit.ledger.ledger_fixtures import Corpus, cut_segments, write_corpus
@@ -26,7 +34,44 @@ def check(
 ) -> VerifyReport:
     data = b"".join(lines) if lines is not None else corpus.path.read_bytes()
     witnessed = parse_lines(corpus.witness_path.read_bytes()).checkpoints if witness else []
-    return verify_log(parse_lines(data), keyring or corpus.keyring, witnessed=witnessed)
+    report = verify_log(parse_lines(data), keyring or corpus.keyring, witnessed=witnessed)
+    # `grace ledger verify` reads deferred (signatures checked over the stored bytes): it must
+    # come to the very same verdict, at the same seq, for the same reason
+    fast = verify_log(
+        parse_lines(data, deferred=True), keyring or corpus.keyring, witnessed=witnessed
+    )
+    assert fast == report
+    # proven by checkpoints where they hold, else entry by entry: a damaged ledger is judged the
+    # same as by checking every signature
+    every = verify_log(
+        parse_lines(data, deferred=True),
+        keyring or corpus.keyring,
+        witnessed=witnessed,
+        every_signature=True,
+    )
+    assert same_verdict(every, report)
+    return report
+
+
+def same_verdict(a: VerifyReport, b: VerifyReport) -> bool:
+    return (a.ok, a.first_bad_seq, a.problem, a.problems, a.checked) == (
+        b.ok,
+        b.first_bad_seq,
+        b.problem,
+        b.problems,
+        b.checked,
+    )
+
+
+def check_segments(
+    corpus: Corpus, texts: list[tuple[str, str]], witnessed: list[Checkpoint] | None = None
+) -> VerifyReport:
+    report = verify_log(parse_segments(texts), corpus.keyring, witnessed=witnessed or [])
+    fast = parse_segments(texts, deferred=True)
+    assert verify_log(fast, corpus.keyring, witnessed=witnessed or []) == report
+    every = verify_log(fast, corpus.keyring, witnessed=witnessed or [], every_signature=True)
+    assert same_verdict(every, report)
+    return report
 
 
 def position(lines: list[bytes], seq: int) -> int:
@@ -260,7 +305,7 @@ def test_a_replaced_sealed_segment_is_found(tmp_path: Any, corpus: Corpus) -> No
     segments[1] = forged[1]
     texts = [(f"grace-ledger-{s.index:06d}", s.text) for s in segments]
     witnessed = parse_lines(corpus.witness_path.read_bytes()).checkpoints
-    report = verify_log(parse_segments(texts), corpus.keyring, witnessed=witnessed)
+    report = check_segments(corpus, texts, witnessed)
     assert report.first_bad_seq == 4
     assert "prev_hash is not the hash of seq 3" in report.problem
 
@@ -269,7 +314,7 @@ def test_a_deleted_sealed_segment_is_found(corpus: Corpus) -> None:
     segments = cut_segments(corpus.lines(), SegmentPolicy(max_entries=4))
     del segments[1]
     texts = [(f"grace-ledger-{s.index:06d}", s.text) for s in segments]
-    report = verify_log(parse_segments(texts), corpus.keyring)
+    report = check_segments(corpus, texts)
     assert report.first_bad_seq == 4
     assert "seq 4 is missing" in report.problem
 
@@ -278,7 +323,7 @@ def test_an_unreadable_segment_is_found_at_its_first_entry(corpus: Corpus) -> No
     segments = cut_segments(corpus.lines(), SegmentPolicy(max_entries=4))
     texts = [(f"grace-ledger-{s.index:06d}", s.text) for s in segments]
     texts[2] = (texts[2][0], "{not json\n" + texts[2][1])
-    report = verify_log(parse_segments(texts), corpus.keyring)
+    report = check_segments(corpus, texts)
     assert report.first_bad_seq == 8
     assert "grace-ledger-000002" in report.problem
 
@@ -311,3 +356,21 @@ def _resign_everything(lines: list[bytes], signer: Signer) -> list[bytes]:
             )
             out.append(canonical_json({"checkpoint": checkpoint.model_dump(mode="json")}) + b"\n")
     return out
+
+
+def test_a_clean_ledger_is_proven_by_its_checkpoints_and_says_how(corpus: Corpus) -> None:
+    """The entries a verified checkpoint covers need no signature check of their own; the
+    report names the checkpoint that proved them and where signature checks took over."""
+    data = corpus.path.read_bytes()
+    witnessed = parse_lines(corpus.witness_path.read_bytes()).checkpoints
+    log = parse_lines(data, deferred=True)
+    proven = verify_log(log, corpus.keyring, witnessed=witnessed)
+    every = verify_log(
+        parse_lines(data, deferred=True), corpus.keyring, witnessed=witnessed, every_signature=True
+    )
+    assert proven.ok and every.ok and proven.checked == every.checked == len(log.entries)
+    newest = max(c.tree_size for c in log.checkpoints)
+    assert 0 < newest <= len(log.entries)
+    proof = f"seq 0..{newest - 1} proven by the signed checkpoint at tree size {newest}"
+    assert any(note.startswith(proof) for note in proven.notes), proven.notes
+    assert not any("proven by the signed checkpoint" in note for note in every.notes)

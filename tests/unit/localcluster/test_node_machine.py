@@ -6,8 +6,8 @@ from pathlib import Path
 
 from cryptography import x509
 
-from grace.localcluster.node import MachineState
-from grace.localcluster.pki import issue, make_pki
+from grace_lab.localcluster.node import MachineState
+from grace_lab.localcluster.pki import issue, make_pki
 
 
 def test_a_machine_compared_with_itself_has_no_differences() -> None:

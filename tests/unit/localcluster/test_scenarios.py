@@ -6,8 +6,8 @@ import pytest
 
 from grace.api.healthnode import HealthNode
 from grace.api.playbook import Playbook
-from grace.localcluster.node import NODE_LABEL
-from grace.localcluster.release import SCENARIOS, scenario_documents
+from grace_lab.localcluster.node import NODE_LABEL
+from grace_lab.localcluster.release import SCENARIOS, scenario_documents
 
 FOLDERS = sorted(p.name for p in SCENARIOS.iterdir() if (p / "20-grace.yaml").exists())
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from grace.localcluster.processes import free_port
 from grace.notify import DeliveryError, Notification
 from grace.notify.channels import (
     AppriseChannel,
@@ -19,7 +18,8 @@ from grace.notify.channels import (
     load_subscriptions,
     message,
 )
-from grace.sim import AlertWebhook
+from grace_lab.localcluster.processes import free_port
+from grace_lab.sim import AlertWebhook
 
 T0 = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grace.sim.model import (
+from grace_lab.sim.model import (
     MIB,
     SHOP_PROFILES,
     AppProfile,
@@ -16,7 +16,7 @@ from grace.sim.model import (
     is_bad_release,
     parse_quantity,
 )
-from grace.sim.observe import LOAD_ANNOTATION, workload_state
+from grace_lab.sim.observe import LOAD_ANNOTATION, workload_state
 
 CHECKOUT = SHOP_PROFILES["checkout"]
 GOOD = ("registry.example/shop/checkout:1.4.2",)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from grace.sim.model import PodGroup, WorkloadState, parse_quantity
+from grace_lab.sim.model import PodGroup, WorkloadState, parse_quantity
 
 LOAD_ANNOTATION = "sim.grace.dev/load-rps"
 """Set on a Deployment to change the offered load (requests/s) without touching its pods."""

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from grace.ledger import Signer
-from grace.localcluster.processes import alive, free_port, http_ok
+from grace_lab.localcluster.processes import alive, free_port, http_ok
 
 REPO = Path(__file__).resolve().parents[3]
 

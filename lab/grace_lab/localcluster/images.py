@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grace.localcluster.binaries import OPA_VERSION, cache_dir
+from grace_lab.localcluster.binaries import OPA_VERSION, cache_dir
 
 if TYPE_CHECKING:
-    from grace.localcluster.node import RealNode
+    from grace_lab.localcluster.node import RealNode
 
 REPO = Path(__file__).resolve().parents[3]
 BASE_IMAGE = "localhost/grace-base:bookworm"
@@ -276,7 +276,7 @@ SHOP_RELEASES = {
 def build_all(node: RealNode | None = None) -> dict[str, tuple[int, float]]:
     """Build the operator, OPA and shop images (and import them into `node` when given);
     returns each image's size in bytes and the seconds its import took."""
-    from grace.localcluster.binaries import ensure_binaries
+    from grace_lab.localcluster.binaries import ensure_binaries
 
     base = ensure_base_image()
     names = [

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from grace.localcluster.binaries import Binaries, ensure_binaries
-from grace.localcluster.pki import make_pki
-from grace.localcluster.processes import free_port, http_ok, spawn, stop, wait_until
+from grace_lab.localcluster.binaries import Binaries, ensure_binaries
+from grace_lab.localcluster.pki import make_pki
+from grace_lab.localcluster.processes import free_port, http_ok, spawn, stop, wait_until
 
 if TYPE_CHECKING:
-    from grace.localcluster.node import RealNode
+    from grace_lab.localcluster.node import RealNode
 
 CONTEXT = "grace-local"
 """The kube context the local cluster writes; the test suite only runs against a context like it."""
@@ -82,7 +82,7 @@ class LocalCluster:
 
     def real_node(self) -> RealNode:
         """The real node of this cluster (running or not)."""
-        from grace.localcluster.node import RealNode
+        from grace_lab.localcluster.node import RealNode
 
         return RealNode(self.dir, self.dir / "pki", self.server, self.state.address)
 
@@ -108,7 +108,7 @@ class LocalCluster:
             return
         address = "127.0.0.1"
         if self.want_real_node:
-            from grace.localcluster.node import node_address, unavailable_reason
+            from grace_lab.localcluster.node import node_address, unavailable_reason
 
             reason = unavailable_reason(self.dir / "node")
             if reason:
@@ -220,7 +220,7 @@ class LocalCluster:
         authorize it by webhook) at their InternalIP, and checks their serving certificates."""
         if not self.state.real_node:
             return []
-        from grace.localcluster.pki import issue
+        from grace_lab.localcluster.pki import issue
 
         issue(pki, "apiserver-kubelet-client", "kube-apiserver-kubelet-client")
         return [
@@ -392,7 +392,7 @@ class LocalCluster:
         """Stop every process this cluster started (by pid, newest first); keep certs and tokens."""
         state = ClusterState.load(self.state_file)
         if state.real_node or (self.dir / "node" / "node.json").exists():
-            from grace.localcluster.node import RealNode
+            from grace_lab.localcluster.node import RealNode
 
             RealNode(self.dir, self.dir / "pki", "", state.address).down()
         for name in reversed(START_ORDER):

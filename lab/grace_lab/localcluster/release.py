@@ -14,10 +14,10 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from grace.localcluster.binaries import ensure_binaries
-from grace.localcluster.images import OPA_IMAGE, OPERATOR_IMAGE
-from grace.localcluster.install import CHART, REPO
-from grace.localcluster.node import NODE_LABEL
+from grace_lab.localcluster.binaries import ensure_binaries
+from grace_lab.localcluster.images import OPA_IMAGE, OPERATOR_IMAGE
+from grace_lab.localcluster.install import CHART, REPO
+from grace_lab.localcluster.node import NODE_LABEL
 
 ON_REAL_NODE: dict[str, Any] = {
     "nodeSelector": {NODE_LABEL: "true"},

@@ -24,7 +24,15 @@ from typing import Any, Self
 
 import yaml
 
-from grace.localcluster.processes import alive, cmdline, free_port, http_ok, spawn, stop, wait_until
+from grace_lab.localcluster.processes import (
+    alive,
+    cmdline,
+    free_port,
+    http_ok,
+    spawn,
+    stop,
+    wait_until,
+)
 
 PROMETHEUS_BINARY = "/usr/bin/prometheus"
 ALERTMANAGER_BINARY = "/usr/bin/prometheus-alertmanager"

@@ -24,7 +24,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from grace.sim.model import (
+from grace_lab.sim.leak import Leak
+from grace_lab.sim.model import (
     DEFAULT_PROFILE,
     SHOP_PROFILES,
     AppProfile,
@@ -32,8 +33,9 @@ from grace.sim.model import (
     Rates,
     WorkloadState,
     compute_rates,
+    jitter,
 )
-from grace.sim.observe import workload_state
+from grace_lab.sim.observe import workload_state
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class ShopExporter:
         self._requested_port = port
         self._scopes: dict[str, Scope] = {s.namespace: s for s in scopes}
         self._loads: dict[AppKey, float] = {}
+        self._leaks: dict[AppKey, tuple[Leak, float]] = {}
         self._services: dict[AppKey, _Service] = {}
         self._step = 0
         self._lock = threading.RLock()
@@ -227,6 +230,34 @@ class ShopExporter:
             service = self._services.get((namespace, app))
             if service is not None:
                 self._update(service.state, time.monotonic())
+
+    def set_leak(
+        self, namespace: str, app: str, leak: Leak | None, began: float | None = None
+    ) -> None:
+        """Make one service's working set grow from `began` (time.monotonic(); default now);
+        None: back to its usual size.
+
+        Only `shop_memory_working_set_bytes` moves: the leak stands for a gradual fault that
+        nothing in the cluster shows yet, and it keeps growing whatever is done to the pods.
+        """
+        with self._lock:
+            if leak is None:
+                self._leaks.pop((namespace, app), None)
+            else:
+                self._leaks[(namespace, app)] = (leak, time.monotonic() if began is None else began)
+
+    def working_set_bytes(self, namespace: str, app: str, now: float | None = None) -> float:
+        """The service's memory working set: its profile's need, noise, and any leak so far."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            profile = self.profile(app)
+            noise = profile.noise * jitter(self.seed, f"{namespace}/{app}/memory", self._step)
+            value = profile.memory_need_bytes * (1.0 + noise)
+            leaking = self._leaks.get((namespace, app))
+            if leaking is not None:
+                leak, since = leaking
+                value += leak.leaked(now - since)
+            return value
 
     def profile(self, app: str) -> AppProfile:
         return self.profiles.get(app, self.default_profile)
@@ -362,6 +393,11 @@ class ShopExporter:
             "Requests per second offered to the simulated shop service.",
             labels=["namespace", "app"],
         )
+        memory = GaugeMetricFamily(
+            "shop_memory_working_set_bytes",
+            "Memory working set of the simulated shop service (grows while a leak is set).",
+            labels=["namespace", "app"],
+        )
         now = time.monotonic()
         with self._lock:
             for (ns, app), service in sorted(self._services.items()):
@@ -373,7 +409,8 @@ class ShopExporter:
                 restarts.add_metric([ns, app], float(service.meter.restarts))
                 ready.add_metric([ns, app], float(service.state.ready))
                 load.add_metric([ns, app], service.rates.requests_per_second)
-        yield from (requests, latency, restarts, ready, load)
+                memory.add_metric([ns, app], self.working_set_bytes(ns, app, now))
+        yield from (requests, latency, restarts, ready, load, memory)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         registry = self.registry

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from grace.localcluster.binaries import OPA_VERSION, cache_dir
+from grace_lab.localcluster.binaries import OPA_VERSION, cache_dir
 
 
 def opa_binary() -> Path:
@@ -70,7 +70,7 @@ class OpaServer:
             return self
         if not self.binary.exists():
             raise FileNotFoundError(
-                f"no OPA binary at {self.binary}: build it with grace.localcluster.binaries"
+                f"no OPA binary at {self.binary}: build it with grace_lab.localcluster.binaries"
             )
         self._log = tempfile.NamedTemporaryFile(prefix="grace-opa-", suffix=".log")  # noqa: SIM115
         self._process = subprocess.Popen(

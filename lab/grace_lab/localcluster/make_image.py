@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 
-from grace.localcluster.images import build_all
+from grace_lab.localcluster.images import build_all
 
 
 def _main() -> int:  # `make image`
     import sys
 
-    from grace.localcluster.cluster import LocalCluster
+    from grace_lab.localcluster.cluster import LocalCluster
 
     cluster = LocalCluster()
     node = cluster.real_node() if cluster.running() and cluster.state.real_node else None

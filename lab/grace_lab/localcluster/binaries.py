@@ -6,12 +6,14 @@ with the local toolchain, keyed by version so a cache is reused until a version 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,27 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "grace"
     )
     return Path(root)
+
+
+@contextmanager
+def build_lock() -> Iterator[None]:
+    """Hold the cache's one build lock (an fcntl lock on `build.lock`): builders share the Go
+    work directories under `src/` and write `<dest>.partial`, so two builds at once (two
+    `grace cluster build`, a test run beside a demo) would corrupt each other. The second one
+    waits, then finds what the first built. The kernel drops the lock when its process dies."""
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    lock = root / "build.lock"
+    with lock.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"# waiting for another build into {root} ({lock})", file=sys.stderr, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -196,20 +219,26 @@ def _kwok_stages(dest: Path) -> Path:
     if not parts:
         raise RuntimeError(f"no KWOK fast stages found under {stage_root}")
     stages = dest / "kwok-stages.yaml"
-    stages.write_text("\n---\n".join(parts) + "\n")
+    partial = stages.with_name(stages.name + ".partial")
+    partial.write_text("\n---\n".join(parts) + "\n")
+    partial.rename(stages)
     return stages
 
 
 def _build(dest: Path, names: tuple[str, ...], builder: Callable[[Path], None]) -> None:
-    """Run `builder` into a fresh `<dest>.partial` and move it in place: never half a cache."""
+    """Run `builder` into a fresh `<dest>.partial` and move it in place: never half a cache.
+    Under the build lock, looking again once it is held: another process may have built it."""
     if all((dest / n).exists() for n in names):
         return
-    tmp = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    builder(tmp)
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
+    with build_lock():
+        if all((dest / n).exists() for n in names):
+            return
+        tmp = dest.with_name(dest.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        builder(tmp)
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
 
 
 def ensure_binaries(verbose: bool = True) -> Binaries:
@@ -251,7 +280,9 @@ def ensure_binaries(verbose: bool = True) -> Binaries:
     build(kube, KUBE_COMMANDS, _build_kubernetes)
     stages = kwok / "kwok-stages.yaml"
     if not stages.exists():
-        _kwok_stages(kwok)
+        with build_lock():
+            if not stages.exists():
+                _kwok_stages(kwok)
     return Binaries(
         etcd=etcd / "etcd",
         kube_apiserver=kube / "kube-apiserver",

@@ -106,7 +106,7 @@ def grant(api: Any, namespace: str, user: str, role: str) -> None:
 
 def admission_policy_docs(release: str = "grace", namespace: str = "grace-system") -> list[Any]:
     """The chart's admission policies and bindings, rendered by Helm as `helm install` would."""
-    from grace.localcluster.binaries import KUBERNETES_VERSION, ensure_binaries
+    from grace_lab.localcluster.binaries import KUBERNETES_VERSION, ensure_binaries
 
     done = subprocess.run(
         [

@@ -22,12 +22,15 @@ from typing import Any, TypeVar
 import yaml
 
 from grace.cli.status_cmd import worst_signal
-from grace.localcluster.binaries import ensure_binaries
-from grace.localcluster.cluster import CONTEXT, LocalCluster, is_test_context
+
+# The lab's modules are imported where they are used: `grace --help` registers this command
+# without loading the local cluster.
 
 REPO = Path(__file__).resolve().parents[3]
 NS = "shop"
 BAD_IMAGE = "registry.example/shop/checkout:1.4.3-bad"
+CHAT_SECRET = "grace-demo-chat"
+"""The real-node demo's apprise channel for the operator pods (channels carry tokens: a Secret)."""
 T = TypeVar("T")
 
 
@@ -73,6 +76,8 @@ def current_test_context() -> Target | None:
     kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     if not Path(kubeconfig.split(os.pathsep)[0]).is_file():
         return None
+    from grace_lab.localcluster.cluster import is_test_context
+
     ok, _ = is_test_context(kubeconfig)
     if not ok:
         return None
@@ -121,17 +126,19 @@ def fast(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from grace.localcluster.graceprocess import OperatorProcess
-    from grace.localcluster.install import (
+    from grace.runtime.kube import Kube
+    from grace_lab.localcluster.binaries import ensure_binaries
+    from grace_lab.localcluster.cluster import CONTEXT, LocalCluster
+    from grace_lab.localcluster.graceprocess import OperatorProcess
+    from grace_lab.localcluster.install import (
         ensure_policy_configmap,
         grant,
         install_admission_policy,
         install_crds,
     )
-    from grace.localcluster.opa import OpaServer
-    from grace.localcluster.prometheus import PrometheusServer
-    from grace.runtime.kube import Kube
-    from grace.sim import AlertWebhook, Scope, ShopExporter
+    from grace_lab.localcluster.opa import OpaServer
+    from grace_lab.localcluster.prometheus import PrometheusServer
+    from grace_lab.sim import AlertWebhook, Scope, ShopExporter
 
     workdir: Path = args.dir
     workdir.mkdir(parents=True, exist_ok=True)  # a --dir that cannot be made fails first
@@ -140,7 +147,7 @@ def _demo(args: argparse.Namespace) -> int:
     with ExitStack() as cleanup:
         try:
             if target is None:
-                from grace.localcluster.node import unavailable_reason
+                from grace_lab.localcluster.node import unavailable_reason
 
                 reason = "--kwok" if args.kwok else unavailable_reason()
                 if reason is None:
@@ -254,16 +261,19 @@ def _real_node_demo(args: argparse.Namespace, workdir: Path, cleanup: ExitStack)
     its chart, and the shop is real containers serving real requests."""
     from kubernetes import client, config
 
-    from grace.localcluster import images
-    from grace.localcluster.install import grant, install_crds
-    from grace.localcluster.node import PodTargets
-    from grace.localcluster.prometheus import PrometheusServer
-    from grace.localcluster.release import (
+    from grace_lab.localcluster import images
+    from grace_lab.localcluster.binaries import ensure_binaries
+    from grace_lab.localcluster.cluster import CONTEXT, LocalCluster
+    from grace_lab.localcluster.install import grant, install_crds
+    from grace_lab.localcluster.node import PodTargets
+    from grace_lab.localcluster.prometheus import PrometheusServer
+    from grace_lab.localcluster.release import (
         ChartRelease,
         ensure_namespaces,
         local_values,
         scenario_documents,
     )
+    from grace_lab.sim import AlertWebhook
 
     say("1. a real control plane and a real node (kubelet, kube-proxy, containerd + runc)")
     cluster = LocalCluster(workdir / "cluster", nodes=1, real_node=True)
@@ -297,10 +307,25 @@ def _real_node_demo(args: argparse.Namespace, workdir: Path, cleanup: ExitStack)
             host=node.address,
         )
     )
-    ensure_namespaces(api, [NS])
     release = ChartRelease(target.kubeconfig, "grace", "grace-system")
+    ensure_namespaces(api, [NS, release.namespace])
+    # The on-call's chat, as on KWOK: a local JSON endpoint GRACE notifies through apprise. The
+    # operator runs in pods here, so the endpoint listens on the node's address (as Prometheus
+    # does) and the chart mounts the channel from a Secret (`notifications.channelsSecret`).
+    chat = cleanup.enter_context(AlertWebhook(host=node.address))
+    _apply_secret(
+        core,
+        release.namespace,
+        CHAT_SECRET,
+        {"channels.yaml": f"chat: {chat.url.replace('http://', 'json://')}\n"},
+    )
     t0 = time.monotonic()
-    release.install(local_values(prom.url, [NS]))
+    release.install(
+        {
+            **local_values(prom.url, [NS]),
+            "notifications": {"channelsSecret": CHAT_SECRET, "interval": 1},
+        }
+    )
     release.wait_ready(core, 2)
     grant(api, NS, "alice", "grace-approver")
     line(f"helm install -> two operator pods Ready in {time.monotonic() - t0:.1f}s")
@@ -346,7 +371,9 @@ def _real_node_demo(args: argparse.Namespace, workdir: Path, cleanup: ExitStack)
 
     bad = f"{images.SHOP_IMAGE}:{images.SHOP_RELEASES['errors'][0]}"
     apps = client.AppsV1Api(api)
-    code = _story(custom, kubectl, target, lambda: _set_image(apps, "checkout", bad), verify_ledger)
+    code = _story(
+        custom, kubectl, target, lambda: _set_image(apps, "checkout", bad), verify_ledger, chat
+    )
     subprocess.run([*kubectl, "get", "pods", "-A", "-o", "wide"], check=False)
     return code
 
@@ -373,6 +400,7 @@ def _story(
     one), the verified rollback, the ledger."""
     from grace.api.healthnode import HealthNode
     from grace.api.mission import Mission
+    from grace_lab.localcluster.binaries import ensure_binaries
 
     bins = ensure_binaries(verbose=False)
 
@@ -500,6 +528,15 @@ class DemoError(Exception):
 
 
 _FINAL = {"Succeeded", "Failed", "RolledBack", "Denied", "Expired", "TimedOut", "Aborted"}
+
+
+def _apply_secret(core: Any, namespace: str, name: str, data: dict[str, str]) -> None:
+    """Create the Secret, or replace what a demo kept running (`--keep`) left there."""
+    body = {"metadata": {"name": name}, "stringData": data}
+    if _exists(core.read_namespaced_secret, name, namespace):
+        core.replace_namespaced_secret(name, namespace, body)
+    else:
+        core.create_namespaced_secret(namespace, body)
 
 
 def _exists(read: Callable[..., Any], *args: Any) -> bool:

@@ -24,10 +24,10 @@ from typing import Any
 
 import yaml
 
-from grace.localcluster.binaries import NodeBinaries, ensure_node_binaries
-from grace.localcluster.images import PAUSE_IMAGE, ensure_pause_image
-from grace.localcluster.pki import issue
-from grace.localcluster.processes import alive, free_port, http_ok, spawn, stop, wait_until
+from grace_lab.localcluster.binaries import NodeBinaries, ensure_node_binaries
+from grace_lab.localcluster.images import PAUSE_IMAGE, ensure_pause_image
+from grace_lab.localcluster.pki import issue
+from grace_lab.localcluster.processes import alive, free_port, http_ok, spawn, stop, wait_until
 
 NODE_LABEL = "grace.dev/real-node"
 """Label and NoSchedule taint of the real node: only pods that ask for it land there."""

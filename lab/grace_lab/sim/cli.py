@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from grace.sim.exporter import SHOP_SELECTOR, Scope, ShopExporter
+from grace_lab.sim.exporter import SHOP_SELECTOR, Scope, ShopExporter
 
 
 def parser() -> argparse.ArgumentParser:

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from grace.cli.errors import positive
-from grace.localcluster.cluster import CONTEXT, LocalCluster
-from grace.localcluster.node import NODE_LABEL
+
+# The lab's modules are imported where they are used: `grace --help` registers this command
+# without loading the local cluster.
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +42,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from grace_lab.localcluster.cluster import CONTEXT, LocalCluster
+    from grace_lab.localcluster.node import NODE_LABEL
+
     cluster = LocalCluster(args.dir, nodes=args.nodes, real_node=args.real_node)
     t0 = time.monotonic()
     try:
@@ -60,17 +64,23 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    from grace_lab.localcluster.cluster import LocalCluster
+
     LocalCluster(args.dir).down()
     print("# cluster stopped")
     return 0
 
 
 def _env(args: argparse.Namespace) -> int:
+    from grace_lab.localcluster.cluster import LocalCluster
+
     print(f"export KUBECONFIG={LocalCluster(args.dir).kubeconfig}")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
+    from grace_lab.localcluster.cluster import LocalCluster
+
     cluster = LocalCluster(args.dir)
     if cluster.running():
         print(f"up: {cluster.server} (KUBECONFIG={cluster.kubeconfig})")
@@ -80,7 +90,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from grace.localcluster.binaries import ensure_binaries
+    from grace_lab.localcluster.binaries import ensure_binaries
 
     for name, path in ensure_binaries().__dict__.items():
         print(f"{name}: {path}")

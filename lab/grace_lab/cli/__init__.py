@@ -1,0 +1,1 @@
+"""The lab's `grace` subcommands (`demo`, `cluster`), registered through entry points."""
