@@ -144,3 +144,16 @@ def test_direct_channels_come_from_your_secret_and_subscriptions_from_values() -
         {"notifications": {"subscriptions": [{"channels": ["x"], "events": ["mission.started"]}]}}
     )
     assert "notifications" in error, error
+
+
+def test_a_channels_secret_without_subscriptions_sends_every_event_to_every_channel() -> None:
+    """`subscriptions: []` in values is no subscriptions file, not an empty one (which would send
+    nothing): the operator's default, every event to every channel, at the values' interval."""
+    docs = render({"notifications": {"channelsSecret": "grace-channels", "interval": 1}})
+    config = grace_run(docs)
+    assert config.notify_channels_file is not None
+    assert config.notify_subscriptions_file is None
+    assert config.notify_interval == 1.0
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-notify-subscriptions")]
+    pod = one(docs, "Deployment")["spec"]["template"]
+    assert "notify-subscriptions" not in {v["name"] for v in pod["spec"]["volumes"]}
