@@ -254,6 +254,11 @@ def _demo(args: argparse.Namespace) -> int:
         finally:
             if not args.keep:
                 say("stopping everything the demo started")
+            elif (workdir / "cluster").is_dir():
+                say(
+                    "--keep: the cluster runs on (not the processes the demo ran beside it); stop it "
+                    f"with `grace cluster --dir {workdir / 'cluster'} down`"
+                )
 
 
 def _real_node_demo(args: argparse.Namespace, workdir: Path, cleanup: ExitStack) -> int:
