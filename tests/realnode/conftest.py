@@ -147,17 +147,40 @@ SCENARIO_NAMESPACES = ("rn-bad-release", "rn-crashloop", "rn-oom", "rn-unready")
 
 
 @pytest.fixture(scope="package")
+def chat(node_owner: RealNode) -> Iterator[Any]:
+    """The on-call's chat: a JSON endpoint on the node's address, which the pods reach."""
+    from grace_lab.sim import AlertWebhook
+
+    with AlertWebhook(host=node_owner.address) as webhook:
+        yield webhook
+
+
+@pytest.fixture(scope="package")
 def release(
-    cluster: ClusterUnderTest, api: Any, images: BuiltImages, node_prometheus: Any
+    cluster: ClusterUnderTest, api: Any, images: BuiltImages, node_prometheus: Any, chat: Any
 ) -> Iterator[ChartRelease]:
-    """`helm install charts/grace` with the local images, two replicas on the real node."""
+    """`helm install charts/grace` with the local images, two replicas on the real node, the
+    chat as its one direct channel (a Secret of apprise URLs, no subscriptions: everything)."""
     from grace_lab.localcluster.install import install_admission_policy
 
     core = client.CoreV1Api(api)
-    ensure_namespaces(api, SCENARIO_NAMESPACES)
     rel = ChartRelease(cluster.kubeconfig, "grace-rn", "grace-rn")
+    ensure_namespaces(api, [*SCENARIO_NAMESPACES, rel.namespace])
+    channels = f"chat: {chat.url.replace('http://', 'json://')}\n"
+    secret = {"metadata": {"name": "grace-rn-chat"}, "stringData": {"channels.yaml": channels}}
+    try:
+        core.create_namespaced_secret(rel.namespace, secret)
+    except client.ApiException as e:
+        if e.status != 409:
+            raise
+        core.replace_namespaced_secret("grace-rn-chat", rel.namespace, secret)
     t0 = time.monotonic()
-    rel.install(local_values(node_prometheus.url, SCENARIO_NAMESPACES))
+    rel.install(
+        {
+            **local_values(node_prometheus.url, SCENARIO_NAMESPACES),
+            "notifications": {"channelsSecret": "grace-rn-chat", "interval": 1},
+        }
+    )
     rel.wait_ready(core, 2)
     print(f"\nhelm install -> two operator pods Ready in {time.monotonic() - t0:.1f}s")
     yield rel

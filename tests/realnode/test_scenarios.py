@@ -8,11 +8,13 @@ ledger the operator pod signed.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +243,20 @@ def test_the_ledger_of_all_four_verifies(
         types = [ref.type for ref in mission.status.ledger]
         assert {"mission.proposed", "approval.decided", "mission.finished"} <= set(types), types
     ledger_verifies(cluster, api, release, tmp_path)
+
+
+def test_the_on_calls_chat_heard_every_approval_and_outcome(
+    chat: Any, healed: dict[str, Future[Any]]
+) -> None:
+    """From the operator pods, through the chart's channels Secret: each question with its
+    approve command, and each Mission's end."""
+
+    def said(*words: str) -> list[dict[str, Any]]:
+        return [b for b in chat.notifications() if all(w in json.dumps(b) for w in words)]
+
+    for mission in [future.result(timeout=600) for future in healed.values()]:
+        name, request = mission.metadata.name, mission.status.approval.request
+        asked = wait_for(f"the chat asked about {name}", partial(said, "GRACE asks", name), 30)
+        assert f"kubectl grace approve {request}" in asked[0]["message"], asked[0]
+        ended = partial(said, f"Mission {name} (", "Succeeded")
+        wait_for(f"the chat heard {name} end", ended, 30)
