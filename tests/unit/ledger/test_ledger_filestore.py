@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import random
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -271,6 +273,39 @@ def test_kill_9_in_the_middle_of_a_group_commit_write(
     assert_recovered(path, signer, acknowledged)
 
 
+class Drained:
+    """A child's stdout, read all the time by a thread: a child whose pipe filled up would
+    block in `print` while holding the file lock, and the other child could then never get it
+    (CI hung here: b's unread output stalled a, whose output the test was waiting for)."""
+
+    def __init__(self, child: subprocess.Popen[str]) -> None:
+        self.child = child
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self._pump = threading.Thread(target=self._read, daemon=True)
+        self._pump.start()
+
+    def _read(self) -> None:
+        assert self.child.stdout is not None
+        for line in self.child.stdout:
+            self.lines.put(line.strip())
+        self.lines.put(None)
+
+    def next(self) -> str:
+        line = self.lines.get(timeout=120)
+        assert line is not None, f"the writer ended early ({self.child.wait()})"
+        return line
+
+    def kill(self) -> list[str]:
+        """SIGKILL, then every line it printed before it died."""
+        os.kill(self.child.pid, signal.SIGKILL)
+        self.child.wait(timeout=10)
+        self._pump.join(timeout=10)
+        rest: list[str] = []
+        while (line := self.lines.get(timeout=10)) is not None:
+            rest.append(line)
+        return rest
+
+
 def test_kill_9_of_two_group_committing_processes_loses_nothing_acknowledged(
     tmp_path: Path, signer: Signer, key_file: Path
 ) -> None:
@@ -280,22 +315,21 @@ def test_kill_9_of_two_group_committing_processes_loses_nothing_acknowledged(
     go = tmp_path / "go"
     extra = ("--witness", str(witness), "--checkpoint-every", "5", "--threads", "4")
     children = {
-        name: writer(path, key_file, name, 100_000, *extra, "--start-when", str(go))
+        # 3,000 each: the file lock is not fair, so one writer can starve the other until it
+        # is done; a few seconds at worst, and in the usual run both are killed long before
+        name: Drained(writer(path, key_file, name, 3_000, *extra, "--start-when", str(go)))
         for name in ("a", "b")
     }
     for child in children.values():
-        assert child.stdout is not None and child.stdout.readline().strip() == "READY"
+        assert child.next() == "READY"
     go.touch()
     acknowledged: dict[str, int] = {}
     writes: list[int] = []
     for name, child in children.items():  # a is killed first, b goes on alone for a while
-        assert child.stdout is not None
         own: dict[str, int] = {}
         while len(own) < 120:
-            read_acks([child.stdout.readline().strip()], own, writes, prefix=name)
-        os.kill(child.pid, signal.SIGKILL)
-        read_acks(child.stdout.read().splitlines(), own, writes, prefix=name)  # acked in time
-        child.wait(timeout=10)
+            read_acks([child.next()], own, writes, prefix=name)
+        read_acks(child.kill(), own, writes, prefix=name)  # acknowledged before the kill
         acknowledged |= own
     assert max(writes) >= 2  # appends really were grouped
     entries = parse_lines(path.read_bytes()).entries
