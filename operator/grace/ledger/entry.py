@@ -224,6 +224,8 @@ def valid_origin(origin: str) -> bool:
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a `Z`: one spelling per instant."""
+    if moment.tzinfo is UTC:  # utc_now(): "+00:00" becomes "Z", nothing to convert
+        return moment.isoformat(timespec="microseconds")[:-6] + "Z"
     if moment.tzinfo is None:
         raise ValueError("ledger times must be timezone-aware")
     # isoformat is the C spelling of "%Y-%m-%dT%H:%M:%S.%f", at a fraction of strftime's cost

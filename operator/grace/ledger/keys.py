@@ -100,7 +100,8 @@ class Signer:
             raise KeyFileError(f"{location}: {exc}") from exc
 
     def sign(self, message: bytes) -> str:
-        return base64.b64encode(self._private.sign(message)).decode("ascii")
+        # = base64.b64encode(...), without its wrapper call
+        return binascii.b2a_base64(self._private.sign(message), newline=False).decode("ascii")
 
     def private_pem(self) -> str:
         return self._private.private_bytes(

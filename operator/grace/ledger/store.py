@@ -17,7 +17,8 @@ from grace.ledger.entry import Checkpoint, LedgerEntry
 
 def extends(head: Head, entries: Sequence[LedgerEntry]) -> bool:
     """The entries are numbered consecutively from `head.size` (a batch to append there)."""
-    return bool(entries) and all(e.seq == head.size + i for i, e in enumerate(entries))
+    start = head.size
+    return bool(entries) and [e.seq for e in entries] == list(range(start, start + len(entries)))
 
 
 class LedgerCorruptedError(RuntimeError):

@@ -60,9 +60,18 @@ def main() -> None:
             time.sleep(0.001)
     real_write = os.write
     printing = threading.Lock()
+    writes: list[str] = []
+    """`WRITE n` lines, printed by `ack` outside the file lock: a print blocks while the parent
+    reads the other writer, and blocking in the lock would stop that writer too, for good."""
 
     def say(text: str) -> None:
         with printing:
+            print(text, flush=True)
+
+    def ack(text: str) -> None:
+        with printing:
+            while writes:
+                print(writes.pop(0))
             print(text, flush=True)
 
     def write(fd: int, data: Any) -> int:
@@ -78,7 +87,7 @@ def main() -> None:
             time.sleep(60)  # the parent kills us here, mid-batch
             return written
         if entries:
-            say(f"WRITE {entries}")
+            writes.append(f"WRITE {entries}")  # list.append: never blocks
         return real_write(fd, whole)
 
     if args.threads > 1 or args.half_write_batch or args.half_write_checkpoint:
@@ -98,7 +107,7 @@ def main() -> None:
                 os.write = half_write  # every write now stops halfway
             subject = Subject(kind="Mission", namespace="shop", name=f"{args.prefix}-m{i // 5}")
             entry = ledger.append("step.finished", subject, {"i": i}, f"{args.prefix}-{i}")
-            say(f"{i} {entry.seq}")
+            ack(f"{i} {entry.seq}")
 
     threads = [threading.Thread(target=run, args=(t,)) for t in range(args.threads)]
     for thread in threads:
