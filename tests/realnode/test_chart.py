@@ -7,7 +7,8 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.realnode.conftest import SCENARIO_NAMESPACES, ChartRelease, wait_for
+from grace_lab.localcluster.release import ChartRelease
+from tests.realnode.conftest import SCENARIO_NAMESPACES, wait_for
 
 
 def test_two_replicas_one_leader_opa_answering_metrics_scraped(

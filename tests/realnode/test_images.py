@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from grace import __version__
-from tests.realnode.conftest import ON_NODE, BuiltImages, RealNode, pod_phase, wait_for
+from grace_lab.localcluster.node import RealNode
+from tests.realnode.conftest import ON_NODE, BuiltImages, pod_phase, wait_for
 
 INSIDE = """
 import getpass, importlib.metadata, importlib.util, json, os, shutil
