@@ -251,8 +251,8 @@ class Ledger:
                 return
             if not stored:
                 self._refresh(after_conflict=True)
-                if attempt >= 2:
-                    time.sleep(random.uniform(0, 0.002 * attempt))
+                if attempt >= 2:  # jittered, growing, capped: a rival's batch takes ~1 fsync
+                    time.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
         error = LedgerContentionError(f"no append after {self._max_attempts} attempts")
         for pending in batch:
             if not pending.done:
